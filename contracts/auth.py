@@ -1,0 +1,339 @@
+"""Accounts, sessions, officers and notices: the auth bounded context (SPEC §1).
+
+Inputs are validated by the auth service, not here, so that every refusal is one
+ErrorReply with Japanese reasons; the models only fix shapes and lengths.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from contracts import subjects as s
+from contracts.common import Ack, Command, Event, Message, Reply, SessionCommand
+from contracts.organisations import OrganisationKind, Role
+
+SERVICE = "auth"
+
+AUTH_ID = Field(title="認証ID", description="Auth ID (認証ID): 6-20 half-width letters, digits or symbols; case-sensitive.")
+EMAIL = Field(title="メールアドレス", description="E-mail address, stored as given.")
+
+
+# ---- shared shapes ------------------------------------------------------------------
+
+
+class Organisation(Message):
+    organisation_id: str = Field(
+        title="法人番号等",
+        description="13-digit corporate number (法人番号) or, where none exists, an officer-assigned code.",
+    )
+    kind: OrganisationKind = Field(title="機関種別", description="Kind of organisation.")
+    name: str = Field(title="機関名", description="Organisation name.")
+
+
+class Notice(Message):
+    notice_id: str = Field(description="Id of the notice.")
+    title: str = Field(title="件名", description="Notice title (お知らせ).")
+    body: str = Field(title="本文", description="Notice text.")
+    starts_at: AwareDatetime = Field(description="Shown from (UTC).")
+    ends_at: AwareDatetime | None = Field(default=None, description="Shown until (UTC); open-ended if absent.")
+
+
+class SessionInfo(Reply):
+    """What other services learn about a session token (IntrospectSession)."""
+
+    active: bool = Field(description="False for unknown, ended or timed-out sessions; the rest is then empty.")
+    role: Role | None = None
+    auth_id: str | None = None
+    organisation: Organisation | None = None
+    email: str | None = Field(default=None, description="Current e-mail address of the account.")
+    expires_at: AwareDatetime | None = Field(default=None, description="Idle or absolute expiry, whichever is first.")
+
+
+class AccountState(Message):
+    auth_id: str
+    role: Role
+    organisation: Organisation | None = None
+    email: str
+    status: str = Field(description="pending, active, locked, deregistered, expired or password_expired.")
+    registered_at: AwareDatetime
+    effective_on: date | None = Field(default=None, description="Business day (JST) the registration takes effect.")
+    activated_at: AwareDatetime | None = None
+    last_used_at: AwareDatetime | None = None
+    password_set_at: AwareDatetime | None = None
+    password_expires_at: AwareDatetime | None = None
+    account_expires_at: AwareDatetime | None = None
+    failed_logins: int = 0
+    locked_until: AwareDatetime | None = None
+
+
+# ---- commands -------------------------------------------------------------------------
+
+
+class LoginResult(Reply):
+    session_token: str = Field(description="Opaque session token; send it with every command.")
+    role: Role
+    auth_id: str
+    organisation: Organisation | None = None
+    idle_expires_at: AwareDatetime
+    absolute_expires_at: AwareDatetime
+    password_expires_at: AwareDatetime | None = None
+    notices: list[Notice] = Field(default_factory=list, description="Current notices (お知らせ).")
+
+
+class Login(Command):
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "login")
+    REPLY: ClassVar[type[Reply]] = LoginResult
+    auth_id: str = AUTH_ID
+    password: str = Field(title="パスワード", description="Password; never logged.", repr=False)
+
+
+class Logout(SessionCommand):
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "logout")
+    REPLY: ClassVar[type[Reply]] = Ack
+
+
+class IntrospectSession(Command):
+    """For other services: is this token a live session, and whose? Also refreshes its idle timer."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "introspect_session")
+    REPLY: ClassVar[type[Reply]] = SessionInfo
+    session_token: str = Field(description="The token to check.")
+
+
+class ChangePassword(SessionCommand):
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "change_password")
+    REPLY: ClassVar[type[Reply]] = Ack
+    current_password: str = Field(title="現在のパスワード", repr=False)
+    new_password: str = Field(title="新しいパスワード", repr=False)
+
+
+class ChangeEmail(SessionCommand):
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "change_email")
+    REPLY: ClassVar[type[Reply]] = Ack
+    new_email: str = Field(title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one.")
+
+
+class AccountRegistration(Reply):
+    auth_id: str
+    effective_on: date = Field(description="Business day (JST) on which the next-day batch activates the account.")
+
+
+class RegisterAccount(SessionCommand):
+    """Officer only: register an organisation's account (利用者情報登録). Takes effect the next day."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "register_account")
+    REPLY: ClassVar[type[Reply]] = AccountRegistration
+    organisation: Organisation
+    auth_id: str = AUTH_ID
+    initial_password: str = Field(title="パスワード", repr=False)
+    email: str = EMAIL
+
+
+class ReissueAuthId(SessionCommand):
+    """Officer only: mail the holder its auth ID (認証ID再通知)."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "reissue_auth_id")
+    REPLY: ClassVar[type[Reply]] = Ack
+    organisation_id: str = Field(title="法人番号等", description="Organisation whose valid account's ID is mailed.")
+
+
+class SetPassword(SessionCommand):
+    """Officer only: set a new password (forgotten or expired); clears lockout."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "set_password")
+    REPLY: ClassVar[type[Reply]] = Ack
+    auth_id: str = AUTH_ID
+    new_password: str = Field(title="新しいパスワード", repr=False)
+
+
+class Deregister(SessionCommand):
+    """Officer only: deregister (抹消) an account; it stops working at once, its sessions end."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "deregister")
+    REPLY: ClassVar[type[Reply]] = Ack
+    auth_id: str = AUTH_ID
+
+
+class AccountView(Reply):
+    account: AccountState
+
+
+class GetAccount(SessionCommand):
+    """Officer only: read an account's state by auth ID or organisation."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "get_account")
+    REPLY: ClassVar[type[Reply]] = AccountView
+    auth_id: str | None = Field(default=None, title="認証ID")
+    organisation_id: str | None = Field(default=None, title="法人番号等")
+
+
+class NoticeView(Reply):
+    notice: Notice
+
+
+class PublishNotice(SessionCommand):
+    """Officer only: publish a notice shown at login (お知らせ)."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "publish_notice")
+    REPLY: ClassVar[type[Reply]] = NoticeView
+    title: str = Field(title="件名")
+    body: str = Field(title="本文")
+    starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
+    ends_at: AwareDatetime | None = None
+
+
+class WithdrawNotice(SessionCommand):
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw_notice")
+    REPLY: ClassVar[type[Reply]] = Ack
+    notice_id: str
+
+
+class NoticeList(Reply):
+    notices: list[Notice]
+
+
+class ListNotices(Command):
+    """Public: the notices in force now."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "list_notices")
+    REPLY: ClassVar[type[Reply]] = NoticeList
+
+
+class CreateOfficer(Command):
+    """Operator only (`ens officer create`): create an officer account. Needs the operator token."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "create_officer")
+    REPLY: ClassVar[type[Reply]] = Ack
+    operator_token: str = Field(description="Secret ENS_AUTH_OPERATOR_TOKEN.", repr=False)
+    auth_id: str = AUTH_ID
+    password: str = Field(title="パスワード", repr=False)
+    name: str = Field(title="氏名")
+    email: str = EMAIL
+
+
+class JobResult(Reply):
+    """Reply of a time-driven (system) command."""
+
+    as_of: AwareDatetime
+    processed: int = Field(description="How many targets were examined.")
+    changed: int = Field(description="How many were changed or notified.")
+    details: dict[str, int] = Field(default_factory=dict)
+
+
+class ActivateDueRegistrations(Command):
+    """Scheduler: activate every pending registration whose effective day has come (mail 1)."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "activate_due_registrations")
+    REPLY: ClassVar[type[Reply]] = JobResult
+    as_of: AwareDatetime
+
+
+class SendPasswordExpiryWarnings(Command):
+    """Scheduler: emit PasswordExpiryWarned for passwords that expire in exactly N days (JST) as of the time."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "send_password_expiry_warnings")
+    REPLY: ClassVar[type[Reply]] = JobResult
+    as_of: AwareDatetime
+    days_before: list[int] = Field(default_factory=lambda: [30, 7])
+
+
+class ExpireIdleAccounts(Command):
+    """Scheduler: expire accounts unused for the expiry period as of the time."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "expire_idle_accounts")
+    REPLY: ClassVar[type[Reply]] = JobResult
+    as_of: AwareDatetime
+
+
+# ---- events ---------------------------------------------------------------------------
+
+
+class AccountRegistered(Event):
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "account_registered")
+    auth_id: str
+    organisation: Organisation
+    effective_on: date
+
+
+class AccountActivated(Event):
+    """Mail 1 (利用者情報登録完了)."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "account_activated")
+    auth_id: str
+    organisation: Organisation
+    email: str
+    password_expires_at: AwareDatetime
+
+
+class AuthIdReissued(Event):
+    """Mail 2 (認証ID再通知)."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "auth_id_reissued")
+    auth_id: str
+    organisation: Organisation
+    email: str
+
+
+class EmailChanged(Event):
+    """Mail 3 to the new address, and a notice to the old one."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "email_changed")
+    auth_id: str
+    organisation: Organisation | None = None
+    old_email: str
+    new_email: str
+
+
+class PasswordChanged(Event):
+    """Mail 4 (パスワード変更)."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "password_changed")
+    auth_id: str
+    organisation: Organisation | None = None
+    email: str
+    by_officer: bool = Field(description="True when an officer set it.")
+    password_expires_at: AwareDatetime
+
+
+class PasswordExpiryWarned(Event):
+    """Mail 5 (パスワード有効期限切れ間近)."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "password_expiry_warned")
+    auth_id: str
+    organisation: Organisation | None = None
+    email: str
+    password_expires_at: AwareDatetime
+    days_before: int
+
+
+class AccountLocked(Event):
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "account_locked")
+    auth_id: str
+    locked_until: AwareDatetime
+
+
+class AccountDeregistered(Event):
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "account_deregistered")
+    auth_id: str
+    organisation: Organisation | None = None
+
+
+class AccountExpired(Event):
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "account_expired")
+    auth_id: str
+    organisation: Organisation | None = None
+    last_used_at: datetime
+
+
+COMMANDS: tuple[type[Command], ...] = (
+    Login, Logout, IntrospectSession, ChangePassword, ChangeEmail, RegisterAccount, ReissueAuthId,
+    SetPassword, Deregister, GetAccount, PublishNotice, WithdrawNotice, ListNotices, CreateOfficer,
+    ActivateDueRegistrations, SendPasswordExpiryWarnings, ExpireIdleAccounts,
+)
+EVENTS: tuple[type[Event], ...] = (
+    AccountRegistered, AccountActivated, AuthIdReissued, EmailChanged, PasswordChanged,
+    PasswordExpiryWarned, AccountLocked, AccountDeregistered, AccountExpired,
+)

@@ -1,0 +1,135 @@
+"""The pieces every contract shares: message bases, the error envelope, event metadata.
+
+A command is a frozen model that knows its subject and the model of its reply, so a client
+needs nothing but the command class to talk to the suite. Contracts evolve by adding
+optional fields only; a consumer ignores fields it does not know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class Message(BaseModel):
+    """Base of every message on the bus: frozen, and tolerant of fields added later."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+
+class Reply(Message):
+    """Base of every successful reply."""
+
+
+class Command(Message):
+    """Base of every request/reply command. Subclasses set SUBJECT and REPLY."""
+
+    SUBJECT: ClassVar[str]
+    REPLY: ClassVar[type[Reply]]
+
+
+class Ack(Reply):
+    """Reply of a command that returns nothing but its success."""
+
+    ok: bool = Field(default=True, description="Always true; failures come as an ErrorReply.")
+
+
+class SessionCommand(Command):
+    """A command made on behalf of a logged-in user (organisation or officer)."""
+
+    session_token: str = Field(
+        min_length=16,
+        max_length=256,
+        title="セッション",
+        description="Opaque session token returned by Login.",
+    )
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. Clients branch on these, never on the message text."""
+
+    VALIDATION = "validation"  # one or more fields are invalid; see `fields`
+    UNAUTHENTICATED = "unauthenticated"  # no, unknown or ended session
+    FORBIDDEN = "forbidden"  # the caller may not do this (role, organisation)
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"  # e.g. auth ID taken, organisation already has an account
+    STALE = "stale"  # the command was based on an older version (不正な画面遷移)
+    INVALID_STATE = "invalid_state"  # the target's state does not allow this
+    LOGIN_FAILED = "login_failed"  # unknown ID or wrong password: deliberately the same
+    ACCOUNT_LOCKED = "account_locked"
+    REGISTRATION_PENDING = "registration_pending"
+    PASSWORD_EXPIRED = "password_expired"
+    ACCOUNT_EXPIRED = "account_expired"
+    TOO_LARGE = "too_large"
+    UNAVAILABLE = "unavailable"  # a dependency (another service, the store) did not answer
+    INTERNAL = "internal"  # a bug; details are in the service's log, never in the reply
+
+
+class FieldError(Message):
+    """One offending field, so a form can show the reason next to it."""
+
+    field: str = Field(description="Dotted path of the field, e.g. `persons.3.residence_card_number`.")
+    label: str | None = Field(default=None, description="Japanese label of the field, e.g. 在留カード番号.")
+    code: str = Field(description="Stable reason code, e.g. `too_short`, `pattern`, `required`.")
+    message: str = Field(description="Reason in Japanese, ready to show to a person.")
+    row: int | None = Field(default=None, description="CSV row (1 = first data row) for bulk uploads.")
+    column: str | None = Field(default=None, description="CSV column header for bulk uploads.")
+
+
+class ErrorBody(Message):
+    code: ErrorCode = Field(description="Stable error code.")
+    message: str = Field(description="What went wrong, in Japanese.")
+    fields: list[FieldError] = Field(default_factory=list, description="Per-field reasons.")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Machine-readable extras, e.g. `locked_until` for ACCOUNT_LOCKED.",
+    )
+
+
+class ErrorReply(Message):
+    """The one error envelope. Every refused command is answered with this."""
+
+    error: ErrorBody
+
+
+class EventMeta(Message):
+    """Metadata of a domain event. `event_id` is derived from the change that caused it,
+    so the same change always yields the same id (it is also the JetStream Nats-Msg-Id)."""
+
+    event_id: str = Field(description="Deterministic id of the change that caused the event.")
+    occurred_at: AwareDatetime = Field(description="When the change happened (UTC).")
+    source: str = Field(description="Service that owns the change: auth, filing, ...")
+
+
+class Event(Message):
+    """Base of every domain event. Subclasses set SUBJECT."""
+
+    SUBJECT: ClassVar[str]
+    meta: EventMeta
+
+
+class ServiceStatusRequest(Message):
+    """Ask a service whether it is up. Empty on purpose."""
+
+
+class ServiceStatus(Reply):
+    service: str = Field(description="auth, filing, notifier or scheduler.")
+    instance: str = Field(description="Id of the answering replica.")
+    version: str = Field(description="Package version of the replica.")
+    started_at: datetime = Field(description="When the replica started (UTC).")
+    owns: list[str] = Field(description="Streams and buckets this service declares and owns.")
+
+
+class AuditRecord(Message):
+    """One line of the append-only audit trail (stream ENS_AUDIT). Never holds a password."""
+
+    at: AwareDatetime
+    service: str
+    command: str = Field(description="Command class name, e.g. SubmitFiling.")
+    actor: str | None = Field(default=None, description="Auth ID of the caller, `system` or `operator`.")
+    target: str | None = Field(default=None, description="Auth ID, organisation or reception number acted on.")
+    result: str = Field(description="`ok` or the error code.")
+    details: dict[str, Any] = Field(default_factory=dict)

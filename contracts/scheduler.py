@@ -1,0 +1,61 @@
+"""Time-driven jobs: what exists, run one for any date, see when each runs next."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import ClassVar
+
+from pydantic import AwareDatetime, Field
+
+from contracts import subjects as s
+from contracts.common import Command, Event, Message, Reply
+
+SERVICE = "scheduler"
+
+
+class JobName(StrEnum):
+    ACTIVATE_REGISTRATIONS = "activate_registrations"  # 09:00 JST, mail 1
+    PASSWORD_EXPIRY_WARNINGS = "password_expiry_warnings"  # mail 5, 30 and 7 days before
+    EXPIRE_ACCOUNTS = "expire_accounts"  # 1 year unused
+    PURGE_FILINGS = "purge_filings"  # retention
+
+
+class JobRun(Reply):
+    job: JobName
+    as_of: AwareDatetime
+    business_day: date = Field(description="The JST day the run counts for; one run per job and day.")
+    ran: bool = Field(description="False when this job had already run for that day (nothing was done twice).")
+    processed: int = 0
+    changed: int = 0
+    error: str | None = None
+
+
+class RunJob(Command):
+    """Run a job as of a time (catch-up, operators, tests). Idempotent per (job, business day)."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "run_job")
+    REPLY: ClassVar[type[Reply]] = JobRun
+    job: JobName
+    as_of: AwareDatetime
+    force: bool = Field(default=False, description="Run again even if the day already ran.")
+
+
+class JobInfo(Message):
+    job: JobName
+    schedule: str = Field(description="Cron expression, Asia/Tokyo.")
+    next_run_at: AwareDatetime | None = None
+    last_run: JobRun | None = None
+
+
+class JobList(Reply):
+    jobs: list[JobInfo]
+
+
+class ListJobs(Command):
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "list_jobs")
+    REPLY: ClassVar[type[Reply]] = JobList
+
+
+COMMANDS: tuple[type[Command], ...] = (RunJob, ListJobs)
+EVENTS: tuple[type[Event], ...] = ()

@@ -1,0 +1,3 @@
+from ens.cli import main
+
+main()

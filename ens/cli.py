@@ -1,0 +1,220 @@
+"""`ens`: run the suite, and talk to it over its contracts.
+
+Start-up problems (a bad ENS_* setting, a missing secret, NATS unreachable) end with one
+line naming the cause and exit code 2; no traceback reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import signal
+import sys
+from contextlib import AsyncExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import click
+import nats
+import nats.errors
+
+from contracts import subjects
+from contracts.client import CommandRefused, EnsClient
+from services.runtime.clock import SystemClock
+from services.runtime.logging import configure_logging
+from services.runtime.settings import RuntimeSettings, SettingsError, load_settings
+
+EXIT_CONFIG = 2
+
+
+def fail(message: str, code: int = EXIT_CONFIG) -> None:
+    click.echo(f"ens: {message}", err=True)
+    sys.exit(code)
+
+
+def runtime_settings() -> RuntimeSettings:
+    try:
+        return load_settings(RuntimeSettings)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise  # unreachable
+
+
+async def nats_answers(url: str, timeout: float = 1.0) -> bool:
+    """Does a NATS server answer there? (It greets every new connection with an INFO line.)"""
+    parts = urlsplit(url)
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 4222), timeout)
+    except (OSError, asyncio.TimeoutError):
+        return False
+    try:
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        return line.startswith(b"INFO")
+    except (OSError, asyncio.TimeoutError):
+        return False
+    finally:
+        writer.close()
+
+
+async def _quiet(_: Exception) -> None:
+    """nats-py prints a traceback for every failed attempt unless given an error callback."""
+
+
+async def connect_client(settings: RuntimeSettings) -> tuple[nats.NATS, EnsClient]:
+    if not any([await nats_answers(url) for url in settings.nats_servers]):
+        fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL)", 1)
+    try:
+        nc = await nats.connect(
+            servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet
+        )
+    except Exception as exc:  # noqa: BLE001
+        fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
+        raise
+    return nc, EnsClient(nc, timeout=settings.request_timeout_s)
+
+
+@click.group()
+def cli() -> None:
+    """ENS notification suite (電子届出システム)."""
+
+
+# ---- running ------------------------------------------------------------------------------
+
+
+async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) -> None:
+    from ens.embedded import MailSink, NatsServerProcess
+    from ens.suite import build_services
+    from services.runtime.host import Host
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async with AsyncExitStack() as stack:
+        mail_note = f"SMTP server {os.environ.get('ENS_SMTP_HOST')}:{os.environ.get('ENS_SMTP_PORT', '25')}"
+        if embedded:
+            if not await nats_answers(settings.nats_servers[0]):
+                parts = urlsplit(settings.nats_servers[0])
+                if parts.hostname not in ("127.0.0.1", "localhost"):
+                    fail(f"no NATS answers at {settings.nats_url} (ENS_NATS_URL), and it is not local")
+                server = NatsServerProcess(
+                    port=parts.port or 4222,
+                    store_dir=settings.data_dir / "nats",
+                    log_file=settings.data_dir / "nats-server.log",
+                )
+                try:
+                    server.start()
+                except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
+                    fail(f"could not start nats-server: {exc}")
+                stack.callback(server.stop)
+                click.echo(f"ens: started nats-server (pid {server.proc.pid if server.proc else '?'}) at {server.url}, store {server.store_dir}")
+            if not os.environ.get("ENS_SMTP_HOST"):
+                sink = MailSink(port=int(os.environ.get("ENS_SINK_PORT", "2525")), maildir=settings.data_dir / "mail")
+                try:
+                    await sink.start()
+                except OSError as exc:
+                    fail(f"could not start the mail sink on port {sink.port} (ENS_SINK_PORT): {exc.strerror}")
+                stack.push_async_callback(sink.stop)
+                os.environ["ENS_SMTP_HOST"] = sink.host
+                os.environ["ENS_SMTP_PORT"] = str(sink.port)
+                mail_note = f"local mail sink {sink.host}:{sink.port}, each mail kept as a file in {sink.maildir}"
+        try:
+            services = build_services(names, settings, SystemClock())
+        except SettingsError as exc:
+            fail(str(exc))
+        host = Host(services, settings, SystemClock())
+        try:
+            await asyncio.wait_for(host.start(), timeout=30)
+        except (asyncio.TimeoutError, nats.errors.NoServersError, OSError) as exc:
+            fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
+        stack.push_async_callback(host.stop)
+        click.echo(f"ens: mail goes to the {mail_note}")
+        click.echo(f"ens: ready — {', '.join(names)} on {settings.nats_url} (Ctrl-C to stop)", err=False)
+        sys.stdout.flush()
+        await stop.wait()
+        click.echo("ens: stopping")
+    click.echo("ens: stopped")
+
+
+@cli.command()
+def up() -> None:
+    """Start the whole suite: NATS and a mail sink when none is configured, and all four services."""
+    settings = runtime_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    from ens import devsecrets
+
+    path, created = devsecrets.ensure(settings.data_dir)
+    if created:
+        click.echo(f"ens: made development secrets in {path} (set ENS_AUTH_OPERATOR_TOKEN and ENS_FILING_KEYS in production)")
+    asyncio.run(_serve(list(subjects.SERVICES), settings, embedded=True))
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(subjects.SERVICES))
+def run(service: str) -> None:
+    """Run one service alone against the NATS at ENS_NATS_URL (scale out by running it again)."""
+    settings = runtime_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(_serve([service], settings, embedded=False))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """Ask every service over NATS; exit 1 if any does not answer."""
+    settings = runtime_settings()
+
+    async def ask() -> int:
+        nc, client = await connect_client(settings)
+        rows = []
+        missing = 0
+        for name in subjects.SERVICES:
+            try:
+                st = await client.status(name)
+                rows.append({"service": name, "up": True, "instance": st.instance, "version": st.version, "owns": st.owns})
+            except CommandRefused:
+                missing += 1
+                rows.append({"service": name, "up": False})
+        await nc.close()
+        if as_json:
+            click.echo(json.dumps(rows, ensure_ascii=False))
+        else:
+            for r in rows:
+                state = f"up    {r['instance']}  {', '.join(r['owns'])}" if r["up"] else "DOWN  (no answer)"
+                click.echo(f"{r['service']:<10} {state}")
+        return 1 if missing else 0
+
+    sys.exit(asyncio.run(ask()))
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("docs/asyncapi.json"), show_default=True)
+@click.option("--check", is_flag=True, help="Exit 1 if the file differs from what the code generates.")
+def asyncapi(out: Path, check: bool) -> None:
+    """Write (or check) the AsyncAPI 3.0 document of every subject."""
+    from ens.spec import generate
+
+    text = generate()
+    if check:
+        if not out.exists() or out.read_text() != text:
+            fail(f"{out} is stale: run `ens asyncapi` and commit it", 1)
+        click.echo(f"{out} is current")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    click.echo(f"wrote {out}")
+
+
+for _module in ("auth", "filing", "mail", "jobs"):
+    try:
+        importlib.import_module(f"ens.commands.{_module}").register(cli)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"ens.commands.{_module}":
+            raise
+
+
+def main() -> None:
+    cli(prog_name="ens")

@@ -1,0 +1,1 @@
+"""The four services of the suite and the runtime they share."""

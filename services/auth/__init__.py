@@ -1,0 +1,1 @@
+"""auth: accounts, sessions, officers, notices (SPEC §1)."""

@@ -1,0 +1,1 @@
+"""filing: filings, bulk CSV, officer decisions, history, retention (SPEC §2)."""

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import base64
+import binascii
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.runtime.settings import reject_placeholder
+
+
+class FilingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENS_FILING_", extra="ignore", frozen=True)
+
+    keys: SecretStr = Field(
+        description="Encryption keys for personal data: comma-separated `id:base64url(32 bytes)`; the last is current.",
+    )
+
+    @field_validator("keys")
+    @classmethod
+    def _valid_keys(cls, v: SecretStr) -> SecretStr:
+        raw = reject_placeholder(v.get_secret_value())
+        for item in raw.split(","):
+            key_id, sep, b64 = item.strip().partition(":")
+            if not sep or not key_id:
+                raise ValueError("each key must be written `id:base64url(32 bytes)`")
+            try:
+                material = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+            except (binascii.Error, ValueError):
+                raise ValueError(f"key '{key_id}' is not base64url") from None
+            if len(material) != 32:
+                raise ValueError(f"key '{key_id}' must be 32 bytes (AES-256)")
+        return v
+
+    def key_ring(self) -> dict[str, bytes]:
+        ring: dict[str, bytes] = {}
+        for item in self.keys.get_secret_value().split(","):
+            key_id, _, b64 = item.strip().partition(":")
+            ring[key_id] = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
+        return ring

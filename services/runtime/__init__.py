@@ -1,0 +1,1 @@
+"""Plumbing every service shares: settings, NATS, clock, errors, outbox relay, audit, hosting."""

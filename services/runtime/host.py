@@ -1,0 +1,200 @@
+"""Hosting services: one broker, one connection for state, any subset of the four services.
+
+`ens up` hosts all four in one process; `ens run NAME` hosts one. Each service is built by its
+own composition root (`services/<name>/app.py: build(...)`) and handed over as a `Service`:
+its FastStream router, the streams and buckets it owns, and start/stop for its background work.
+Nothing connects before `Host.start()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Protocol
+
+from faststream.nats import NatsBroker, NatsRouter
+from faststream.specification import AsyncAPI
+from nats.aio.client import Client as Nats
+from nats.js import JetStreamContext
+
+from contracts import subjects
+from contracts.client import CommandRefused, EnsClient
+from contracts.common import Event, ServiceStatus, ServiceStatusRequest
+from services.runtime import nats as ens_nats
+from services.runtime.clock import Clock
+from services.runtime.errors import build_error_middleware
+from services.runtime.settings import RuntimeSettings
+
+log = logging.getLogger("ens.host")
+
+
+def package_version() -> str:
+    try:
+        return version("ens-suite")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass
+class ServiceContext:
+    """What a started service gets: connections, its clock, a client for other services."""
+
+    settings: RuntimeSettings
+    nc: Nats
+    js: JetStreamContext
+    clock: Clock
+    client: EnsClient
+    instance: str
+
+
+class Service(Protocol):
+    name: str
+    router: NatsRouter
+    events: tuple[type[Event], ...]  # the domain events it emits (through its outbox relay)
+
+    def owns(self) -> list[str]:
+        """Streams and buckets this service declares."""
+        ...
+
+    async def start(self, ctx: ServiceContext) -> None:
+        """Declare what it owns and start background work. Runs before its handlers get messages."""
+        ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Host:
+    services: list[Service]
+    settings: RuntimeSettings
+    clock: Clock
+    instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+    broker: NatsBroker = field(init=False)
+    ctx: ServiceContext | None = field(init=False, default=None)
+    started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self.broker = build_broker(self.services, self.settings, self)
+
+    async def start(self) -> None:
+        nc = await ens_nats.connect(self.settings, f"ens-{'+'.join(s.name for s in self.services)}")
+        js = nc.jetstream(timeout=10)
+        await ens_nats.ensure_shared_streams(js, self.settings)
+        self.ctx = ServiceContext(
+            settings=self.settings,
+            nc=nc,
+            js=js,
+            clock=self.clock,
+            client=EnsClient(nc, timeout=self.settings.request_timeout_s),
+            instance=self.instance,
+        )
+        started: list[Service] = []
+        try:
+            for service in self.services:
+                await service.start(self.ctx)
+                started.append(service)
+            await self.broker.start()
+            await self._await_own_subscriptions()
+        except BaseException:
+            for service in reversed(started):
+                await service.stop()
+            await nc.close()
+            raise
+        log.info("started %s as %s", ", ".join(s.name for s in self.services), self.instance)
+
+    async def _await_own_subscriptions(self, within: float = 15.0) -> None:
+        """Ready means answering: the broker sends its subscriptions asynchronously, so ask each
+        service's status subject (registered after its handlers) until it answers."""
+        assert self.ctx is not None
+        deadline = asyncio.get_running_loop().time() + within
+        for service in self.services:
+            while True:
+                try:
+                    await self.ctx.client.status(service.name, timeout=0.25)
+                    break
+                except CommandRefused:
+                    if asyncio.get_running_loop().time() > deadline:
+                        raise TimeoutError(f"{service.name} did not answer its status subject") from None
+
+    async def stop(self) -> None:
+        await self.broker.stop()
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:  # noqa: BLE001 - keep stopping the others; report it
+                log.exception("stopping %s failed", service.name)
+        if self.ctx is not None:
+            try:
+                await self.ctx.nc.drain()
+            except Exception:  # noqa: BLE001 - already closed by a lost server
+                await self.ctx.nc.close()
+            self.ctx = None
+
+    def status(self, service: Service) -> ServiceStatus:
+        return ServiceStatus(
+            service=service.name,
+            instance=self.instance,
+            version=package_version(),
+            started_at=self.started_at,
+            owns=service.owns(),
+        )
+
+
+def build_broker(services: list[Service], settings: RuntimeSettings, host: Host | None = None) -> NatsBroker:
+    broker = NatsBroker(
+        settings.nats_servers,
+        middlewares=[build_error_middleware("ens")],
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=2,
+        logger=logging.getLogger("faststream"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO
+    )
+    for service in services:
+        broker.include_router(service.router)
+        broker.include_router(_status_router(service, host))
+    return broker
+
+
+def _status_router(service: Service, host: Host | None) -> NatsRouter:
+    router = NatsRouter()
+
+    @router.subscriber(
+        subjects.status(service.name),
+        queue=subjects.queue_group(service.name),
+        title=f"{service.name}.status",
+        description=f"Is the {service.name} service up? Answered by any one replica.",
+    )
+    async def status(_: ServiceStatusRequest) -> ServiceStatus:
+        assert host is not None  # a broker built for the specification alone never consumes
+        return host.status(service)
+
+    # Events go out through the outbox relay with plain JetStream publishes; declaring them here
+    # puts every event subject and schema into the AsyncAPI document.
+    for event in service.events:
+        router.publisher(
+            event.SUBJECT,
+            schema=event,
+            title=f"{event.SUBJECT}:{event.__name__}",
+            description=(event.__doc__ or event.__name__).strip().splitlines()[0],
+        )
+    return router
+
+
+def asyncapi_document(services: list[Service], settings: RuntimeSettings) -> AsyncAPI:
+    broker = build_broker(services, settings)
+    return AsyncAPI(
+        broker,
+        title="ENS notification suite",
+        version=package_version(),
+        description=(
+            "Commands (request/reply, core NATS, queue groups) and domain events (JetStream stream "
+            f"{subjects.EVENTS_STREAM}) of the 電子届出システム notification suite."
+        ),
+        schema_version="3.0.0",
+    )

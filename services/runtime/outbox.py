@@ -1,0 +1,257 @@
+"""Keeping a state change and its domain events together, with nothing but NATS.
+
+The write: a service changes an entity by one compare-and-set write of a KV entry that holds
+both the new state and the events that change caused (a transactional outbox inside the
+entry). There is no second write that could be lost: if the CAS write happened, the events
+are recorded; if not, neither is.
+
+The relay: a durable pull consumer on the bucket's own stream (`KV_<bucket>`) sees every
+revision and publishes its recorded events to the event stream with `Nats-Msg-Id` = event id,
+then acks. A crash before the ack means the revision is delivered again and republished; the
+stream's duplicate window drops the copy. Event ids derive from (source, bucket, key, entry
+version, index), so a replayed change always yields the same id, and consumers (the notifier's
+ledger) can dedupe beyond the window too.
+
+An entry keeps the events of its recent changes (not only the last one), and each revision
+republishes them all: if the relay fell so far behind that the bucket's history limit dropped
+an intermediate revision, its events still ride along on a later one. Recent means younger
+than half the duplicate window, so a republish is always within the window that drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.kv import KeyValue
+
+from contracts.common import Event, EventMeta
+from services.runtime.clock import Clock
+from services.runtime.keys import decode_key, encode_key
+
+log = logging.getLogger("ens.outbox")
+
+EventDraft = tuple[type[Event], dict[str, Any]]
+"""An event to record: its class and its fields without `meta` (the store adds the meta)."""
+
+BUCKET_HISTORY = 64  # the most JetStream allows; the relay's margin before any revision is dropped
+
+
+class StaleRevision(Exception):
+    """The entry changed since it was read (or exists already, for a create)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    key: str
+    state: dict[str, Any]
+    revision: int  # the KV revision, for compare-and-set
+    version: int  # the entry's own change counter, part of event ids
+    events: tuple[dict[str, Any], ...] = ()
+
+
+def event_id(source: str, bucket: str, key: str, version: int, index: int) -> str:
+    return f"{source}.{bucket}.{encode_key(key)}.{version}.{index}"
+
+
+class OutboxStore:
+    """A KV bucket whose entries carry the events their change caused."""
+
+    def __init__(
+        self,
+        kv: KeyValue,
+        *,
+        source: str,
+        bucket: str,
+        clock: Clock,
+        keep_events_for: timedelta = timedelta(minutes=30),
+        keep_events: int = 16,
+    ) -> None:
+        self._kv = kv
+        self._source = source
+        self._bucket = bucket
+        self._clock = clock
+        self._keep_for = keep_events_for
+        self._keep = keep_events
+
+    @property
+    def kv(self) -> KeyValue:
+        return self._kv
+
+    async def get(self, key: str) -> Entry | None:
+        try:
+            raw = await self._kv.get(encode_key(key))
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if raw.value is None or raw.operation in ("DEL", "PURGE"):
+            return None
+        return self.decode(key, raw.value, raw.revision)
+
+    @staticmethod
+    def decode(key: str, value: bytes, revision: int) -> Entry:
+        doc = json.loads(value)
+        return Entry(key=key, state=doc["state"], revision=revision, version=doc["v"], events=tuple(doc["events"]))
+
+    async def put(
+        self,
+        key: str,
+        state: dict[str, Any],
+        *,
+        expected: Entry | None,
+        events: Sequence[EventDraft] = (),
+    ) -> Entry:
+        """Write state and its events in one compare-and-set; `expected=None` means create."""
+        now = self._clock.now()
+        version = expected.version + 1 if expected else 1
+        recorded = [self._record(key, version, i, cls, fields, now) for i, (cls, fields) in enumerate(events)]
+        recent = [e for e in (expected.events if expected else ()) if self._is_recent(e, now)]
+        kept = (recent + recorded)[-max(self._keep, len(recorded)) :]
+        value = json.dumps({"v": version, "state": state, "events": kept}, ensure_ascii=False).encode()
+        try:
+            if expected is None:
+                revision = await self._kv.create(encode_key(key), value)
+            else:
+                revision = await self._kv.update(encode_key(key), value, last=expected.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise StaleRevision(key) from None
+        return Entry(key=key, state=state, revision=revision, version=version, events=tuple(kept))
+
+    async def delete(self, key: str, expected: Entry) -> None:
+        """Remove an entity (e.g. retention); records no event."""
+        try:
+            await self._kv.delete(encode_key(key), last=expected.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            raise StaleRevision(key) from None
+
+    async def keys(self) -> list[str]:
+        try:
+            return [decode_key(k) for k in await self._kv.keys()]
+        except nats.js.errors.NoKeysError:
+            return []
+
+    def _record(
+        self, key: str, version: int, index: int, cls: type[Event], fields: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        eid = event_id(self._source, self._bucket, key, version, index)
+        event = cls(meta=EventMeta(event_id=eid, occurred_at=now, source=self._source), **fields)
+        return {"id": eid, "subject": cls.SUBJECT, "at": now.isoformat(), "data": event.model_dump(mode="json")}
+
+    def _is_recent(self, recorded: dict[str, Any], now: datetime) -> bool:
+        return now - datetime.fromisoformat(recorded["at"]) < self._keep_for
+
+
+CrashHook = Callable[[str], None]
+
+
+class OutboxRelay:
+    """Publishes the events recorded in a bucket's entries; one per bucket per service replica."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        bucket: str,
+        *,
+        durable: str | None = None,
+        batch: int = 128,
+        ack_wait: float = 5.0,
+        crash_hook: CrashHook | None = None,
+    ) -> None:
+        self._js = js
+        self._bucket = bucket
+        self._durable = durable or f"outbox-relay-{bucket}"
+        self._batch = batch
+        # A relay that died holding messages gets them redelivered after ack_wait; republishing
+        # is harmless (deduplicated), so keep it short.
+        self._ack_wait = ack_wait
+        self._hook = crash_hook or (lambda step: None)
+        self._task: asyncio.Task[None] | None = None
+        self._sub: Any = None
+        self.published = 0
+
+    async def start(self) -> None:
+        self._sub = await self._js.pull_subscribe(
+            f"$KV.{self._bucket}.>",
+            durable=self._durable,
+            stream=f"KV_{self._bucket}",
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_wait=self._ack_wait,
+                max_deliver=-1,
+                max_ack_pending=10_000,
+            ),
+        )
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._bucket}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may be gone already; the durable stays
+                log.debug("relay unsubscribe failed", exc_info=True)
+            self._sub = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                msgs = await self._sub.fetch(self._batch, timeout=1.0)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - connection loss etc.: keep going, nothing is acked
+                log.warning("outbox relay %s: fetch failed: %s", self._bucket, exc)
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.relay(msgs)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - unacked messages come back after ack_wait
+                log.warning("outbox relay %s: publish failed, will retry: %s", self._bucket, exc)
+                for m in msgs:
+                    try:
+                        await m.nak(delay=1)
+                    except Exception:  # noqa: BLE001
+                        pass
+                await asyncio.sleep(0.5)
+
+    async def relay(self, msgs: Sequence[Any]) -> None:
+        publishes = []
+        for m in msgs:
+            op = (m.headers or {}).get("KV-Operation")
+            if op in ("DEL", "PURGE") or not m.data:
+                continue
+            doc = json.loads(m.data)
+            for recorded in doc.get("events", ()):
+                publishes.append(
+                    self._js.publish(
+                        recorded["subject"],
+                        json.dumps(recorded["data"], ensure_ascii=False).encode(),
+                        headers={"Nats-Msg-Id": recorded["id"]},
+                        timeout=5,
+                    )
+                )
+        self._hook("before_publish")
+        acks = await asyncio.gather(*publishes)
+        self.published += sum(1 for a in acks if not a.duplicate)
+        self._hook("after_publish")
+        for m in msgs:
+            await m.ack()
+        self._hook("after_ack")

@@ -1,0 +1,77 @@
+"""Settings shared by every service (env prefix ENS_), and the one way to load any settings class.
+
+Each service has its own settings class with its own prefix (ENS_AUTH_, ...). Secrets have no
+defaults; a placeholder value stops start-up. A bad value stops start-up with one line that
+names the variable, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "password", "xxx", "todo", "placeholder"})
+
+
+class SettingsError(Exception):
+    """One clear line naming the setting and what is wrong with it."""
+
+
+def reject_placeholder(value: str) -> str:
+    if value.strip().lower() in PLACEHOLDERS or value.strip().lower().startswith("change"):
+        raise ValueError("is a placeholder; set a real secret")
+    return value
+
+
+class RuntimeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENS_", extra="ignore", frozen=True)
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222",
+        description="NATS server URL(s), comma-separated for a cluster (nats:// or tls://).",
+    )
+    data_dir: Path = Field(default=Path(".ens"), description="Where `ens up` keeps NATS data, mail and dev secrets.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    request_timeout_s: float = Field(default=10.0, gt=0, description="How long a client waits for a reply.")
+    stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas of streams and buckets (3 on a cluster).")
+    events_duplicate_window_s: int = Field(default=3600, ge=60, description="JetStream duplicate window of the event stream.")
+    events_max_age_days: int = Field(default=30, ge=1, description="How long domain events stay in the stream.")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _valid_urls(cls, value: str) -> str:
+        for url in value.split(","):
+            parts = urlsplit(url.strip())
+            if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+                raise ValueError(f"'{url.strip()}' is not a NATS URL (nats://host:port)")
+            try:
+                parts.port
+            except ValueError:
+                raise ValueError(f"'{url.strip()}' has an invalid port") from None
+        return value
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build a settings class from the environment; translate any error into one SettingsError line."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        first = exc.errors(include_url=False)[0]
+        name = (prefix + "_".join(str(p) for p in first["loc"])).upper() if first["loc"] else prefix.rstrip("_")
+        reason = first["msg"].removeprefix("Value error, ")
+        if first["type"] == "missing":
+            reason = "is required (a secret with no default)"
+        raise SettingsError(f"setting {name}: {reason}") from None

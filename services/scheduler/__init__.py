@@ -1,0 +1,1 @@
+"""scheduler: the time-driven work, once per job and business day."""

@@ -1,0 +1,83 @@
+"""Hosting over a real nats-server: status answers, and every refusal is one envelope, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from typing import ClassVar
+
+import pytest
+from pydantic import Field
+
+from contracts.client import CommandRefused
+from contracts.common import Command, ErrorCode, Reply
+from services.runtime.errors import Conflict
+from services.runtime.service import ServiceBase
+from tests.support.suite import running
+
+
+class Echoed(Reply):
+    text: str
+
+
+class Echo(Command):
+    SUBJECT: ClassVar[str] = "ens.v1.testsvc.echo"
+    REPLY: ClassVar[type[Reply]] = Echoed
+    auth_id: str = Field(min_length=6, title="認証ID")
+
+
+class EchoService(ServiceBase):
+    name = "testsvc"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+        @self.router.subscriber(Echo.SUBJECT, queue="ens-testsvc")
+        async def echo(cmd: Echo) -> Echoed:
+            if cmd.auth_id == "conflict":
+                raise Conflict("その認証IDは既に使用されています。")
+            if cmd.auth_id == "explode":
+                raise RuntimeError("secret internals")
+            return Echoed(text=cmd.auth_id)
+
+
+async def test_all_four_services_answer_status(nats_url, client):
+    async with running(["auth", "filing", "notifier", "scheduler"], nats_url):
+        for name in ("auth", "filing", "notifier", "scheduler"):
+            status = await client.status(name)
+            assert status.service == name and status.owns
+
+
+async def test_a_service_that_is_not_running_is_reported_unavailable(nats_url, client):
+    async with running(["auth"], nats_url):
+        with pytest.raises(CommandRefused) as err:
+            await client.status("notifier", timeout=0.5)
+    assert err.value.code == ErrorCode.UNAVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "field"),
+    [
+        (b'{"auth_id": "abc"}', ErrorCode.VALIDATION, "auth_id"),
+        (b"{}", ErrorCode.VALIDATION, "auth_id"),
+        (b"not json at all", ErrorCode.VALIDATION, None),
+        (b'{"auth_id": "conflict"}', ErrorCode.CONFLICT, None),
+        (b'{"auth_id": "explode"}', ErrorCode.INTERNAL, None),
+    ],
+)
+async def test_refusals_are_one_envelope_with_japanese_message(nats_url, nc, payload, code, field):
+    async with running(None, nats_url, services=[EchoService()]):
+        reply = await nc.request(Echo.SUBJECT, payload, timeout=5)
+    body = json.loads(reply.data)
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert any("\u3040" <= ch <= "\u9fff" for ch in body["error"]["message"])  # Japanese text
+    assert "Traceback" not in reply.data.decode() and "secret internals" not in reply.data.decode()
+    if field:
+        (f,) = body["error"]["fields"]
+        assert f["field"] == field and f["label"] == "認証ID"
+
+
+async def test_a_valid_command_gets_its_reply_model(nats_url, client):
+    async with running(None, nats_url, services=[EchoService()]):
+        reply = await client.call(Echo(auth_id="abcdef"))
+    assert reply == Echoed(text="abcdef")
