@@ -234,3 +234,39 @@ class MailSink:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
         return self.mails
+
+
+@dataclass
+class NatsCluster:
+    """Three (or more) nats-servers routed into one JetStream cluster on local ports."""
+
+    base_dir: Path
+    size: int = 3
+    nodes: list[NatsServerProcess] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            cluster_ports = [free_port() for _ in range(self.size)]
+            for i in range(self.size):
+                self.nodes.append(
+                    NatsServerProcess(
+                        port=free_port(),
+                        store_dir=self.base_dir / f"n{i + 1}",
+                        name=f"ens-n{i + 1}",
+                        cluster_port=cluster_ports[i],
+                        routes=[p for j, p in enumerate(cluster_ports) if j != i],
+                        log_file=self.base_dir / f"n{i + 1}.log",
+                    )
+                )
+
+    @property
+    def url(self) -> str:
+        return ",".join(n.url for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
