@@ -29,6 +29,13 @@ class JobRun(Reply):
     processed: int = 0
     changed: int = 0
     error: str | None = None
+    status: str | None = Field(
+        default=None,
+        description="done, failed (retried by the next tick or RunJob) or running (claimed by a replica now).",
+    )
+    details: dict[str, int] = Field(default_factory=dict, description="Counts reported by the service that did the work.")
+    attempt: int | None = Field(default=None, description="How many times the day was claimed (retries, takeovers, forced runs).")
+    finished_at: AwareDatetime | None = Field(default=None, description="When the run ended (UTC).")
 
 
 class RunJob(Command):

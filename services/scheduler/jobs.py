@@ -1,0 +1,86 @@
+"""The daily jobs: when each runs (Japan time) and which system command it sends.
+
+The scheduler owns no business state: each job is one system command of auth or filing, sent
+with `as_of`; those services make the work idempotent for a day, the run ledger (runs.py)
+makes sure the scheduler asks once per job and business day.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+
+from contracts import auth, filing
+from contracts.common import Command
+from contracts.scheduler import JobName
+from services.runtime.clock import JST, business_day, jst_at
+from services.scheduler.settings import SchedulerSettings, parse_hhmm
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: JobName
+    at: time  # JST wall-clock time
+    target: str  # the service that does the work
+    command: Callable[[datetime], Command]
+
+    @property
+    def cron(self) -> str:
+        return f"{self.at.minute} {self.at.hour} * * *"
+
+    def trigger(self) -> CronTrigger:
+        return CronTrigger(hour=self.at.hour, minute=self.at.minute, timezone=JST)
+
+    def scheduled_on(self, day: date) -> datetime:
+        return jst_at(day, self.at)
+
+    def next_run_after(self, now: datetime) -> datetime:
+        """The next firing strictly after `now` (UTC)."""
+        fire = self.trigger().get_next_fire_time(None, now.astimezone(JST))
+        assert fire is not None  # a daily trigger without an end date always fires again
+        if fire <= now:
+            fire = self.trigger().get_next_fire_time(None, (now + timedelta(seconds=1)).astimezone(JST))
+            assert fire is not None
+        return fire.astimezone(now.tzinfo)
+
+    def due(self, now: datetime, grace: timedelta) -> bool:
+        """Its time today (JST) has come, and not longer than `grace` ago."""
+        scheduled = self.scheduled_on(business_day(now))
+        return scheduled <= now <= scheduled + grace
+
+
+def job_table(settings: SchedulerSettings) -> dict[JobName, JobSpec]:
+    """Which job sends what, and when: the scheduler's whole routing on one screen."""
+    days = list(settings.warning_days_before)
+    specs = [
+        JobSpec(
+            JobName.ACTIVATE_REGISTRATIONS,
+            parse_hhmm(settings.activation_time),
+            auth.SERVICE,
+            lambda as_of: auth.ActivateDueRegistrations(as_of=as_of),
+        ),
+        JobSpec(
+            JobName.PASSWORD_EXPIRY_WARNINGS,
+            parse_hhmm(settings.password_warning_time),
+            auth.SERVICE,
+            lambda as_of: auth.SendPasswordExpiryWarnings(as_of=as_of, days_before=days),
+        ),
+        JobSpec(
+            JobName.EXPIRE_ACCOUNTS,
+            parse_hhmm(settings.account_expiry_time),
+            auth.SERVICE,
+            lambda as_of: auth.ExpireIdleAccounts(as_of=as_of),
+        ),
+        JobSpec(
+            JobName.PURGE_FILINGS,
+            parse_hhmm(settings.filing_purge_time),
+            filing.SERVICE,
+            lambda as_of: filing.PurgeExpiredFilings(as_of=as_of),
+        ),
+    ]
+    table = {spec.name: spec for spec in specs}
+    assert set(table) == set(JobName), "every JobName needs a spec"
+    return table

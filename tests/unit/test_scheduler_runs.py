@@ -1,0 +1,251 @@
+"""The run ledger's rules without NATS: once per job and business day, retries, takeovers, catch-up."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts import auth, filing
+from contracts.auth import JobResult
+from contracts.client import CommandRefused, ServiceUnavailable
+from contracts.common import Command
+from contracts.scheduler import JobName
+from services.runtime.clock import JST, FakeClock
+from services.runtime.errors import Conflict
+from services.scheduler.jobs import job_table
+from services.scheduler.runs import AlreadyClaimed, JobRunner, run_key
+from services.scheduler.settings import SchedulerSettings
+
+A = JobName.ACTIVATE_REGISTRATIONS
+
+
+def jst(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=JST)
+
+
+class MemoryLedger:
+    """A dict with revisions that behaves like a KV bucket's create/update."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[dict[str, Any], int]] = {}
+        self._rev = 0
+
+    async def get(self, key: str) -> tuple[dict[str, Any], int] | None:
+        await asyncio.sleep(0)  # let concurrent runners interleave as over a network
+        return self.entries.get(key)
+
+    async def create(self, key: str, doc: dict[str, Any]) -> int:
+        await asyncio.sleep(0)
+        if key in self.entries:
+            raise AlreadyClaimed(key)
+        return self._put(key, doc)
+
+    async def update(self, key: str, doc: dict[str, Any], revision: int) -> int:
+        await asyncio.sleep(0)
+        if key not in self.entries or self.entries[key][1] != revision:
+            raise AlreadyClaimed(key)
+        return self._put(key, doc)
+
+    def _put(self, key: str, doc: dict[str, Any]) -> int:
+        self._rev += 1
+        self.entries[key] = (dict(doc), self._rev)
+        return self._rev
+
+
+class Services:
+    """Stands in for auth and filing: records each system command; can fail or hang on demand."""
+
+    def __init__(self) -> None:
+        self.sent: list[Command] = []
+        self.fail_next: CommandRefused | None = None
+        self.hold: asyncio.Event | None = None
+
+    async def send(self, command: Command) -> JobResult:
+        self.sent.append(command)
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        return JobResult(as_of=command.as_of, processed=10, changed=2, details={"warned_30": 1})
+
+    def of(self, cls: type[Command]) -> list[Command]:
+        return [c for c in self.sent if isinstance(c, cls)]
+
+
+class Audit:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str | None, str]] = []
+
+    async def record(self, command: str, *, actor: str | None, target: str | None, result: str, details: dict | None = None) -> None:
+        self.records.append((command, actor, result))
+
+
+def runner(ledger: MemoryLedger, services: Services, clock: FakeClock, instance: str = "r1", **settings: Any) -> JobRunner:
+    cfg = SchedulerSettings(**settings)
+    return JobRunner(job_table(cfg), ledger, services.send, clock, cfg, instance=instance, audit=Audit())
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    return MemoryLedger()
+
+
+@pytest.fixture
+def services() -> Services:
+    return Services()
+
+
+async def test_a_job_run_twice_for_the_same_business_day_does_its_work_once(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    first = await r.run(A, jst(2027, 11, 26, 9))
+    second = await r.run(A, jst(2027, 11, 26, 23, 59))
+    assert first.ran and first.status == "done" and first.changed == 2
+    assert not second.ran and second.status == "done" and second.business_day == date(2027, 11, 26)
+    assert len(services.sent) == 1
+
+
+async def test_the_business_day_is_the_japan_date_of_as_of(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    run = await r.run(A, datetime(2027, 11, 25, 15, 30, tzinfo=UTC))  # 00:30 JST on the 26th
+    assert run.business_day == date(2027, 11, 26)
+    assert run_key(A, date(2027, 11, 26)) in ledger.entries
+
+
+async def test_two_replicas_firing_together_send_the_command_once(ledger, services, clock):
+    replicas = [runner(ledger, services, clock, instance=f"r{i}") for i in range(3)]
+    runs = await asyncio.gather(*(r.run(A, jst(2027, 11, 26)) for r in replicas))
+    assert sorted(run.ran for run in runs) == [False, False, True]
+    assert len(services.sent) == 1
+
+
+async def test_a_failed_run_is_retried_by_the_next_tick_and_a_done_one_is_not(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    clock.set(jst(2027, 11, 26, 9))
+    services.fail_next = ServiceUnavailable(auth.ActivateDueRegistrations.SUBJECT)
+    failed = await r.run(A, clock.now(), actor="system")
+    assert failed.ran and failed.status == "failed" and failed.error.startswith("unavailable")
+    clock.advance(minutes=5)
+    await r.tick()
+    retried = [c for c in services.of(auth.ActivateDueRegistrations)]
+    assert len(retried) == 2
+    doc, _ = ledger.entries[run_key(A, date(2027, 11, 26))]
+    assert doc["status"] == "done" and doc["attempt"] == 2
+    clock.advance(minutes=5)
+    await r.tick()
+    assert len(services.of(auth.ActivateDueRegistrations)) == 2
+
+
+async def test_a_run_claimed_by_a_replica_that_died_is_taken_over_after_the_lease(ledger, services, clock):
+    clock.set(jst(2027, 11, 26, 9))
+    services.hold = asyncio.Event()
+    dying = runner(ledger, services, clock, instance="dies")
+    task = asyncio.create_task(dying.run(A, clock.now()))
+    while not services.sent:
+        await asyncio.sleep(0)
+    task.cancel()  # the replica is gone between its claim and the reply
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    services.hold = None
+
+    other = runner(ledger, services, clock, instance="survivor", lease_s=900)
+    clock.advance(minutes=10)
+    still_leased = await other.run(A, clock.now())
+    assert not still_leased.ran and still_leased.status == "running"
+    clock.advance(minutes=6)
+    taken = await other.run(A, clock.now())
+    assert taken.ran and taken.status == "done" and taken.attempt == 2
+    assert len(services.sent) == 2  # the command is idempotent per day at auth; asking twice is safe
+
+
+async def test_force_runs_a_finished_day_again_but_not_one_that_is_running(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    await r.run(A, jst(2027, 11, 26))
+    again = await r.run(A, jst(2027, 11, 26), force=True)
+    assert again.ran and again.attempt == 2 and len(services.sent) == 2
+
+    services.hold = asyncio.Event()
+    running = asyncio.create_task(r.run(JobName.EXPIRE_ACCOUNTS, jst(2027, 11, 26)))
+    while len(services.sent) < 3:
+        await asyncio.sleep(0)
+    with pytest.raises(Conflict) as err:
+        await r.run(JobName.EXPIRE_ACCOUNTS, jst(2027, 11, 26), force=True)
+    assert "実行中" in err.value.message
+    services.hold.set()
+    assert (await running).status == "done"
+
+
+async def test_a_tick_before_the_scheduled_time_does_nothing_and_at_it_runs_each_job(ledger, services, clock):
+    r = runner(ledger, services, clock, filing_purge_time="02:00")  # its grace ends at 08:00
+    clock.set(jst(2027, 11, 26, 8, 59))
+    assert await r.tick() == []
+    clock.set(jst(2027, 11, 26, 9, 0))
+    runs = await r.tick()
+    assert {run.job for run in runs} == {A, JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS}
+    assert all(run.ran for run in runs)
+    (warn,) = services.of(auth.SendPasswordExpiryWarnings)
+    assert warn.as_of == clock.now() and warn.days_before == [30, 7]
+
+
+async def test_catch_up_runs_a_missed_day_within_the_grace_only(ledger, services, clock):
+    r = runner(ledger, services, clock, catch_up_grace_hours=6, filing_purge_time="02:00")
+    clock.set(jst(2027, 11, 26, 10))  # down over 09:00, back at 10:00
+    assert {run.job for run in await r.tick()} == {A, JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS}
+    clock.set(jst(2027, 11, 26, 10, 30))  # a second start the same morning
+    assert all(not run.ran for run in await r.tick())
+    assert len(services.of(auth.ActivateDueRegistrations)) == 1
+    clock.set(jst(2027, 11, 27, 15, 1))  # next day, back only after the grace
+    assert await r.tick() == []
+
+
+async def test_the_purge_job_asks_filing_at_its_own_time(ledger, services, clock):
+    r = runner(ledger, services, clock, filing_purge_time="03:30")
+    clock.set(jst(2027, 11, 26, 3, 30))
+    (run,) = await r.tick()
+    assert run.job == JobName.PURGE_FILINGS
+    (purge,) = services.of(filing.PurgeExpiredFilings)
+    assert purge.as_of == clock.now()
+
+
+async def test_warning_days_come_from_the_settings(ledger, services, clock):
+    r = runner(ledger, services, clock, warning_days_before=[14, 60, 3])
+    await r.run(JobName.PASSWORD_EXPIRY_WARNINGS, jst(2027, 11, 26))
+    (warn,) = services.of(auth.SendPasswordExpiryWarnings)
+    assert warn.days_before == [60, 14, 3]
+
+
+async def test_list_jobs_shows_schedule_next_run_and_the_latest_days_result(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    clock.set(jst(2027, 11, 26, 12))
+    await r.run(A, jst(2027, 11, 26))
+    services.fail_next = CommandRefused(
+        ServiceUnavailable("x").error.model_copy(update={"message": "応答なし"})
+    )
+    await r.run(A, jst(2027, 11, 20))  # an operator catching up an older day does not hide today's result
+    listing = {info.job: info for info in (await r.list_jobs()).jobs}
+    assert set(listing) == set(JobName)
+    info = listing[A]
+    assert info.schedule == "0 9 * * *"
+    assert info.next_run_at == jst(2027, 11, 27, 9)
+    assert info.last_run.business_day == date(2027, 11, 26) and info.last_run.status == "done"
+    assert info.last_run.details == {"warned_30": 1}
+    assert listing[JobName.PURGE_FILINGS].next_run_at == jst(2027, 11, 27, 3)
+    assert listing[JobName.PURGE_FILINGS].last_run is None
+
+
+async def test_every_run_and_skip_is_audited(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    await r.run(A, jst(2027, 11, 26))
+    await r.run(A, jst(2027, 11, 26), actor="system")
+    assert r._audit.records == [("RunJob", "operator", "done"), ("RunJob", "system", "skipped")]
+
+
+def test_next_run_is_strictly_after_now_across_the_utc_date_line():
+    spec = job_table(SchedulerSettings())[A]
+    assert spec.next_run_after(jst(2027, 11, 26, 9)) == jst(2027, 11, 27, 9)
+    assert spec.next_run_after(jst(2027, 11, 26, 8, 59)) == jst(2027, 11, 26, 9)
+    assert spec.due(jst(2027, 11, 26, 9) + timedelta(hours=5), timedelta(hours=6))
+    assert not spec.due(jst(2027, 11, 26, 9) - timedelta(seconds=1), timedelta(hours=6))
