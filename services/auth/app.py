@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from contracts import auth as contract
+from services.auth import handlers
+from services.auth.accounts import Accounts
+from services.auth.adapters import kv
+from services.auth.notices import Notices
+from services.auth.passwords import Passwords
+from services.auth.sessions import Sessions
+from services.auth.settings import AuthSettings
+from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
+from services.runtime.outbox import OutboxRelay, OutboxStore
 from services.runtime.service import ServiceBase
 from services.runtime.settings import RuntimeSettings, load_settings
-from services.auth.settings import AuthSettings
 
-BUCKETS = ("auth_accounts",)
+# Accounts keep 64 revisions for the outbox relay's margin; the rest need only the latest value.
+HISTORY = {kv.ACCOUNTS: 64, kv.ORGANISATIONS: 1, kv.SESSIONS: 1, kv.NOTICES: 1, kv.INDEX: 1}
+BUCKETS = tuple(HISTORY)
 
 
 class AuthService(ServiceBase):
@@ -22,14 +32,51 @@ class AuthService(ServiceBase):
         self.runtime = runtime
         self.settings = settings
         self.clock = clock
+        # Hashing the dummy password takes a moment: once per replica, not per login.
+        self.passwords = Passwords(settings.hash_parameters())
+        self._accounts: Accounts | None = None
+        self._relay: OutboxRelay | None = None
+        handlers.register(self.router, self.accounts)
+
+    def accounts(self) -> Accounts:
+        if self._accounts is None:
+            raise RuntimeError("auth service used before start()")
+        return self._accounts
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS]
 
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
-        for bucket in BUCKETS:
-            await ensure_kv(ctx.js, bucket, history=64, replicas=self.runtime.stream_replicas)
+        buckets = {
+            b: await ensure_kv(ctx.js, b, history=h, replicas=self.runtime.stream_replicas) for b, h in HISTORY.items()
+        }
+
+        def store(bucket: str) -> OutboxStore:
+            return OutboxStore(buckets[bucket], source=self.name, bucket=bucket, clock=self.clock)
+
+        periods = self.settings.periods()
+        self._accounts = Accounts(
+            accounts=store(kv.ACCOUNTS),
+            organisations=store(kv.ORGANISATIONS),
+            index=kv.DueIndex(buckets[kv.INDEX]),
+            sessions=Sessions(store(kv.SESSIONS), periods),
+            notices=Notices(store(kv.NOTICES)),
+            passwords=self.passwords,
+            audit=Auditor(ctx.js, self.name, self.clock),
+            clock=self.clock,
+            operator_token=self.settings.operator_token.get_secret_value(),
+            periods=periods,
+        )
+        self._relay = OutboxRelay(ctx.js, kv.ACCOUNTS)
+        await self._relay.start()
+
+    async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+        self._accounts = None
+        await super().stop()
 
 
 def build(runtime: RuntimeSettings, clock: Clock) -> AuthService:

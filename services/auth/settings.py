@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from datetime import time, timedelta
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.auth.passwords import HashParameters
+from services.auth.periods import Periods
 from services.runtime.settings import reject_placeholder
 
 
@@ -10,6 +14,14 @@ class AuthSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENS_AUTH_", extra="ignore", frozen=True)
 
     operator_token: SecretStr = Field(description="Secret that operator commands (CreateOfficer) must present.")
+    lockout_threshold: int = Field(default=5, ge=1, description="Consecutive failed logins that lock an account.")
+    lockout_hours: float = Field(default=24, gt=0, description="How long a lock lasts.")
+    session_idle_minutes: float = Field(default=30, gt=0, description="Session idle timeout.")
+    session_absolute_hours: float = Field(default=8, gt=0, description="Session absolute timeout.")
+    activation_time: time = Field(default=time(9, 0), description="JST time of day from which next-day registrations activate.")
+    hash_memory_kib: int = Field(default=19_456, ge=8_192, description="argon2id memory (OWASP minimum 19 MiB).")
+    hash_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
+    hash_parallelism: int = Field(default=1, ge=1, description="argon2id lanes.")
 
     @field_validator("operator_token")
     @classmethod
@@ -18,3 +30,15 @@ class AuthSettings(BaseSettings):
         if len(v.get_secret_value()) < 16:
             raise ValueError("must be at least 16 characters")
         return v
+
+    def periods(self) -> Periods:
+        return Periods(
+            lockout_threshold=self.lockout_threshold,
+            lockout=timedelta(hours=self.lockout_hours),
+            session_idle=timedelta(minutes=self.session_idle_minutes),
+            session_absolute=timedelta(hours=self.session_absolute_hours),
+            activation_time=self.activation_time,
+        )
+
+    def hash_parameters(self) -> HashParameters:
+        return HashParameters(memory_kib=self.hash_memory_kib, time_cost=self.hash_time_cost, parallelism=self.hash_parallelism)

@@ -1,0 +1,68 @@
+"""Auth's state in its own JetStream KV buckets.
+
+- `auth_accounts`: one entry per auth ID (officers too), written through the outbox so every
+  change carries its events. Entries are never deleted: an auth ID is taken forever.
+- `auth_orgs`: organisation -> auth ID of its account, claimed with a CAS create, so two
+  officers can never register two valid accounts for one organisation.
+- `auth_sessions`: keyed by the SHA-256 of the token (the token itself is never stored).
+- `auth_notices`: notices (お知らせ).
+- `auth_index`: due-date markers `<kind>.<YYYYMMDD>.<encoded auth ID>` so the scheduler-driven
+  commands read only the accounts due on a day (a subject-filtered ordered consumer), not the
+  whole bucket. Markers are hints: every command re-checks the account itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from nats.js.kv import KeyValue
+
+from services.auth.periods import day_token, parse_day_token
+from services.runtime.keys import decode_key, encode_key
+
+ACCOUNTS = "auth_accounts"
+ORGANISATIONS = "auth_orgs"
+SESSIONS = "auth_sessions"
+NOTICES = "auth_notices"
+INDEX = "auth_index"
+
+PENDING = "pending"  # registrations waiting for next-day activation, by effective day
+PASSWORD_EXPIRY = "pw"  # by the day (JST) the current password expires
+LAST_USE = "use"  # by the day (JST) of last use, for account expiry
+
+
+class DueIndex:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    @staticmethod
+    def _key(kind: str, day: date, auth_id: str) -> str:
+        return f"{kind}.{day_token(day)}.{encode_key(auth_id)}"
+
+    async def mark(self, kind: str, day: date, auth_id: str) -> None:
+        await self._kv.put(self._key(kind, day, auth_id), b"")
+
+    async def unmark(self, kind: str, day: date, auth_id: str) -> None:
+        await self._kv.delete(self._key(kind, day, auth_id))
+
+    async def scan(self, kind: str, day: date | None = None) -> list[tuple[date, str]]:
+        """Markers of one kind (on one day, or all): an ordered, headers-only consumer on the
+        bucket's stream filtered by subject, so the cost follows the markers, not the bucket."""
+        pattern = f"{kind}.{day_token(day)}.>" if day else f"{kind}.>"
+        watcher = await self._kv.watch(pattern, meta_only=True, ignore_deletes=True)
+        found: list[tuple[date, str]] = []
+        try:
+            while True:
+                entry = await watcher.updates(timeout=30)
+                if entry is None:
+                    break
+                _, token, encoded = entry.key.split(".", 2)
+                found.append((parse_day_token(token), decode_key(encoded)))
+                if entry.delta == 0:
+                    break
+        finally:
+            await watcher.stop()
+        return found
+
+
+__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "DueIndex"]
