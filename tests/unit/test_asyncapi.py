@@ -29,7 +29,6 @@ def test_asyncapi_lists_every_event_and_status_subject():
 PENDING_SERVICES: set[str] = {
     "filing",
     "notifier",
-    "scheduler",
 }
 
 
