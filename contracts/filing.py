@@ -22,6 +22,9 @@ SERVICE = "filing"
 
 MAX_PERSONS = 300
 
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+"""Default largest bulk CSV (setting ENS_FILING_MAX_UPLOAD_BYTES); clients refuse bigger files before sending."""
+
 
 class FilingKind(StrEnum):
     # 特定技能所属機関

@@ -6,6 +6,7 @@ import binascii
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.filing import MAX_UPLOAD_BYTES
 from services.runtime.settings import reject_placeholder
 
 
@@ -15,15 +16,29 @@ class FilingSettings(BaseSettings):
     keys: SecretStr = Field(
         description="Encryption keys for personal data: comma-separated `id:base64url(32 bytes)`; the last is current.",
     )
+    max_upload_bytes: int = Field(
+        default=MAX_UPLOAD_BYTES,
+        ge=1024,
+        le=6 * 1024 * 1024,  # base64 grows by 4/3 and must stay under the NATS max payload (8 MB in tests)
+        description="Largest bulk CSV accepted; bigger uploads are refused with TOO_LARGE.",
+    )
+    retention_days: int = Field(default=365, ge=1, description="Days a final (completed/withdrawn) filing is kept.")
+    session_cache_s: float = Field(
+        default=3.0, ge=0, le=30, description="How long a checked session is trusted before auth is asked again."
+    )
 
     @field_validator("keys")
     @classmethod
     def _valid_keys(cls, v: SecretStr) -> SecretStr:
         raw = reject_placeholder(v.get_secret_value())
+        seen: set[str] = set()
         for item in raw.split(","):
             key_id, sep, b64 = item.strip().partition(":")
             if not sep or not key_id:
                 raise ValueError("each key must be written `id:base64url(32 bytes)`")
+            if key_id in seen:
+                raise ValueError(f"key id '{key_id}' appears twice")
+            seen.add(key_id)
             try:
                 material = base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4))
             except (binascii.Error, ValueError):

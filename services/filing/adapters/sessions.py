@@ -1,0 +1,44 @@
+"""Who is calling: auth's IntrospectSession, with a short cache so a bulk of commands from one
+session does not ask auth each time.
+
+The cache runs on the monotonic clock on purpose: it is a load shield measured in seconds, not
+a business period (session expiry is auth's rule, on auth's clock). Only live sessions are
+cached; a logout or deregistration takes effect here within `ttl` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+from contracts.auth import IntrospectSession, SessionInfo
+from contracts.client import CommandRefused, EnsClient
+from services.filing.lifecycle import Caller
+from services.runtime.errors import Unauthenticated, Unavailable
+
+
+class SessionGate:
+    def __init__(self, client: EnsClient, ttl: float, max_entries: int = 10_000) -> None:
+        self._client = client
+        self._ttl = ttl
+        self._max = max_entries
+        self._cache: dict[str, tuple[float, Caller]] = {}
+
+    async def caller(self, token: str) -> Caller:
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        try:
+            info = await self._client.call(IntrospectSession(session_token=token))
+        except CommandRefused as exc:
+            raise Unavailable("認証サービスが応答しません。しばらくしてから再度お試しください。") from exc
+        assert isinstance(info, SessionInfo)
+        if not info.active or info.role is None or info.auth_id is None:
+            self._cache.pop(token, None)
+            raise Unauthenticated()
+        caller = Caller(role=info.role, auth_id=info.auth_id, email=info.email or "", organisation=info.organisation)
+        if self._ttl > 0:
+            if len(self._cache) >= self._max:
+                self._cache = {t: v for t, v in self._cache.items() if v[0] > now}
+            self._cache[token] = (now + self._ttl, caller)
+        return caller
