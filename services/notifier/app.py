@@ -2,35 +2,87 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from contracts import notifier as contract
+from services.notifier import handlers
+from services.notifier.adapters.events import EventConsumer
+from services.notifier.adapters.ledger_kv import BUCKET, HISTORY, KvLedger
+from services.notifier.adapters.smtp import SmtpMailer
+from services.notifier.delivery import Deliverer, Mailer, RetryPolicy
+from services.notifier.rendering import Renderer
+from services.notifier.settings import NotifierSettings, SmtpSettings
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
 from services.runtime.service import ServiceBase
 from services.runtime.settings import RuntimeSettings, load_settings
-from services.notifier.settings import NotifierSettings
 
-BUCKETS = ("notifier_ledger",)
+log = logging.getLogger("ens.notifier")
+
+BUCKETS = (BUCKET,)
 
 
 class NotifierService(ServiceBase):
     name = contract.SERVICE
     events = contract.EVENTS
 
-    def __init__(self, runtime: RuntimeSettings, settings: NotifierSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        runtime: RuntimeSettings,
+        settings: NotifierSettings,
+        smtp: SmtpSettings,
+        clock: Clock,
+        mailer: Mailer | None = None,
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.settings = settings
+        self.smtp = smtp
         self.clock = clock
+        self.renderer = Renderer(settings)
+        self._mailer = mailer
+        self._ledger = handlers.LedgerRef()
+        self.deliverer: Deliverer | None = None
+        self.consumer: EventConsumer | None = None
+        handlers.register(self.router, self._ledger)
 
     def owns(self) -> list[str]:
-        return [f"kv:{b}" for b in BUCKETS]
+        return [f"kv:{b}" for b in BUCKETS] + [f"consumer:{self.settings.durable}"]
 
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
-        for bucket in BUCKETS:
-            await ensure_kv(ctx.js, bucket, history=64, replicas=self.runtime.stream_replicas)
+        kv = await ensure_kv(ctx.js, BUCKET, history=HISTORY, replicas=self.runtime.stream_replicas,
+                             description="notifier delivery ledger and log")
+        self._ledger.ledger = KvLedger(kv)
+        if self._mailer is None:
+            self._mailer = SmtpMailer(self.smtp)
+        s = self.settings
+        self.deliverer = Deliverer(
+            self._ledger(),
+            self._mailer,
+            self.renderer,
+            self.clock,
+            RetryPolicy(s.retry_delays_s, s.retry_every_s, timedelta(seconds=s.give_up_after_s)),
+            sender=s.sender,
+            lease=timedelta(seconds=s.ack_wait_s),
+            instance=ctx.instance,
+        )
+        self.consumer = EventConsumer(ctx.js, s, self.deliverer)
+        await self.consumer.start()
+        if not self.smtp.host:
+            log.warning("notifier: ENS_SMTP_HOST is not set; mails wait in JetStream until it is")
+        log.info("notifier: delivering to %s:%s over %d connection(s)", self.smtp.host, self.smtp.port, self.smtp.pool_size)
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+        if isinstance(self._mailer, SmtpMailer):
+            await self._mailer.close()
+        await super().stop()
 
 
 def build(runtime: RuntimeSettings, clock: Clock) -> NotifierService:
-    return NotifierService(runtime, load_settings(NotifierSettings), clock)
+    return NotifierService(runtime, load_settings(NotifierSettings), load_settings(SmtpSettings), clock)

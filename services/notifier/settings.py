@@ -1,7 +1,17 @@
+"""Settings of the notifier (ENS_NOTIFIER_*) and of the SMTP server it delivers to (ENS_SMTP_*)."""
+
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Temporary failures: 1 min, 5 min, 30 min, 2 h, then every 6 h until 3 days after the mail was
+# queued, when it is recorded as failed (SPEC §3: retried with backoff, nothing lost meanwhile).
+DEFAULT_RETRY_DELAYS_S = (60.0, 300.0, 1800.0, 7200.0)
+DEFAULT_RETRY_EVERY_S = 6 * 3600.0
+DEFAULT_GIVE_UP_AFTER_S = 3 * 86400.0
 
 
 class SmtpSettings(BaseSettings):
@@ -16,7 +26,7 @@ class SmtpSettings(BaseSettings):
     starttls: bool = False
     implicit_tls: bool = False
     timeout_s: float = Field(default=30.0, gt=0)
-    pool_size: int = Field(default=4, ge=1, le=64)
+    pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections kept open and reused.")
 
 
 class NotifierSettings(BaseSettings):
@@ -24,4 +34,44 @@ class NotifierSettings(BaseSettings):
 
     system_name: str = "出入国在留管理庁電子届出システム"
     sender: str = Field(default="no-reply@ens.example.jp", description="No-reply From address.")
+    sender_name: str = Field(
+        default="電子届出システム（送信専用）",
+        max_length=60,
+        description="Display name of the From address; up to 14 Japanese characters fit one encoded word.",
+    )
     helpdesk: str = Field(default="電子届出システムヘルプデスク（help-ens@example.jp）", description="Helpdesk contact in every mail.")
+
+    retry_delays_s: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=DEFAULT_RETRY_DELAYS_S,
+        description="Waits before the 1st, 2nd, ... retry of a temporary failure (comma-separated seconds).",
+    )
+    retry_every_s: float = Field(default=DEFAULT_RETRY_EVERY_S, gt=0, description="Wait between retries after the list.")
+    give_up_after_s: float = Field(default=DEFAULT_GIVE_UP_AFTER_S, gt=0, description="A mail still failing this long after it was queued is recorded failed.")
+
+    durable: str = Field(default="notifier", description="Durable consumer on ENS_EVENTS that all replicas share.")
+    batch: int = Field(default=128, ge=1, le=1024, description="Events fetched per pull request.")
+    max_in_flight: int = Field(default=256, ge=1, le=10_000, description="Events worked on at once per replica.")
+    ack_wait_s: float = Field(
+        default=90.0,
+        gt=0,
+        description="How long an unacknowledged event waits before another replica gets it; also the claim's lease. Longer than an SMTP send can take.",
+    )
+    max_deliver: int = Field(
+        default=1000,
+        ge=10,
+        description="JetStream drops an event after this many deliveries; far above the retries in 3 days, so only a poison event reaches it.",
+    )
+
+    @field_validator("retry_delays_s", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(float(v) for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("sender")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if "@" not in value or value.count("@") != 1 or " " in value:
+            raise ValueError(f"'{value}' is not an e-mail address")
+        return value

@@ -1,0 +1,133 @@
+"""Events in: one durable pull consumer on ENS_EVENTS that every notifier replica shares.
+
+Events are fetched in batches (a pull of up to `batch`, worked on concurrently up to
+`max_in_flight`), each acked only after the ledger holds the result of all its mails, naked
+with a delay when a mail must be retried, and redelivered after `ack_wait` if the replica
+died holding it. `max_deliver` is far above the retries of three days, so only an event that
+cannot be handled at all is ever dropped, and that is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from contracts import subjects
+from services.notifier.delivery import Deliverer, RetryLater
+from services.notifier.routing import EVENT_BY_SUBJECT
+from services.notifier.settings import NotifierSettings
+
+log = logging.getLogger("ens.notifier.events")
+
+
+def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=settings.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        filter_subjects=sorted(EVENT_BY_SUBJECT),  # only the events someone is mailed about
+        ack_wait=settings.ack_wait_s,
+        max_deliver=settings.max_deliver,
+        max_ack_pending=max(settings.max_in_flight * 4, 1024),
+    )
+
+
+class EventConsumer:
+    def __init__(self, js: JetStreamContext, settings: NotifierSettings, deliverer: Deliverer) -> None:
+        self._js = js
+        self._settings = settings
+        self._deliverer = deliverer
+        self._sub: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self.handled = 0
+
+    async def start(self) -> None:
+        # Create-or-update: every replica declares the same consumer, so a changed setting (e.g.
+        # ack_wait) takes effect on the next start; the replicas then share its messages.
+        await self._js.add_consumer(subjects.EVENTS_STREAM, consumer_config(self._settings))
+        self._sub = await self._js.pull_subscribe_bind(durable=self._settings.durable, stream=subjects.EVENTS_STREAM)
+        self._task = asyncio.create_task(self._run(), name="notifier-events")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop fetching, let in-flight events finish (so their claims are released), then go."""
+        self._stopping.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, grace)
+            except asyncio.TimeoutError:
+                log.warning("notifier: events still in flight after %.0fs; they come back after ack_wait", grace)
+            self._task = None
+        if self._sub is not None:
+            try:
+                await self._sub.unsubscribe()
+            except (nats.errors.Error, nats.errors.ConnectionClosedError) as exc:
+                log.debug("notifier: unsubscribe failed: %s", exc)
+            self._sub = None
+
+    async def _run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                free = self._slots._value  # noqa: SLF001 - how many to ask for; acquire() below is the real gate
+                want = max(1, min(self._settings.batch, free))
+                try:
+                    msgs = await self._sub.fetch(want, timeout=1.0)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                    continue
+                except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                    log.warning("notifier: fetch failed (%s); retrying", exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    await self._slots.acquire()
+                    task = asyncio.create_task(self._handle(msg))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+        finally:
+            if self._in_flight:
+                await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    async def _handle(self, msg: Any) -> None:
+        try:
+            await self._handle_one(msg)
+        except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+            # The ack or nak did not reach the server: the event comes back after ack_wait and
+            # the ledger tells what became of its mails.
+            log.warning("notifier: could not settle %s: %s", msg.subject, exc)
+        finally:
+            self._slots.release()
+
+    async def _handle_one(self, msg: Any) -> None:
+        cls = EVENT_BY_SUBJECT.get(msg.subject)
+        if cls is None:  # the filter keeps these out; a changed filter may let one through
+            await msg.ack()
+            return
+        try:
+            event = cls.model_validate_json(msg.data)
+        except ValidationError as exc:
+            # A malformed event can never become a mail; redelivering it would only repeat this.
+            log.error("notifier: %s is not a valid %s, dropped: %s", msg.subject, cls.__name__, exc)
+            await msg.term()
+            return
+        try:
+            outcome = await self._deliverer.deliver_event(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - NATS/KV trouble: the event is retried, nothing is acked
+            log.exception("notifier: event %s failed; retrying it", event.meta.event_id)
+            await msg.nak(delay=1.0)
+            return
+        if isinstance(outcome, RetryLater):
+            await msg.nak(delay=outcome.delay)
+        else:
+            await msg.ack()
+            self.handled += 1

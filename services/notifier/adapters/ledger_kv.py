@@ -1,0 +1,122 @@
+"""The delivery ledger in a JetStream KV bucket.
+
+Key: `m.<mail id>.<auth id>.<reception number>.<recipient>`, each user-given part encoded
+(`_` when absent). The key is known from the event alone, so claiming is one `create`; and the
+key *is* the index: the helpdesk's queries are subject filters (`m.*.<auth id>.>`,
+`m.*.*.<reception>.*`, ...) that the server answers from its per-subject index of the bucket's
+stream, without reading unrelated records.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.js.kv import KeyValue
+
+from contracts.notifier import DeliveryRecord
+from services.notifier.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.routing import MailRequest
+from services.runtime.keys import encode_key
+
+BUCKET = "notifier_ledger"
+HISTORY = 8  # enough to see a mail's attempts while debugging; the record itself has the totals
+
+
+def _token(value: str | None) -> str:
+    return encode_key(value) if value else "_"
+
+
+def ledger_key(mail: MailRequest) -> str:
+    return f"m.{mail.mail_id}.{_token(mail.auth_id)}.{_token(mail.reception_number)}.{_token(mail.recipient)}"
+
+
+def query_filter(
+    *, auth_id: str | None, reception_number: str | None, recipient: str | None, mail_id: str | None
+) -> str:
+    def part(value: str | None) -> str:
+        return encode_key(value) if value else "*"
+
+    mid = mail_id if mail_id and mail_id.isalnum() else ("*" if not mail_id else "-invalid-")
+    return f"m.{mid}.{part(auth_id)}.{part(reception_number)}.{part(recipient)}"
+
+
+def _encode(record: DeliveryRecord, lease: Lease | None) -> bytes:
+    doc: dict[str, Any] = {"record": record.model_dump(mode="json")}
+    if lease is not None:
+        doc["lease"] = {"owner": lease.owner, "until": lease.until.isoformat()}
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+def _decode(value: bytes) -> tuple[DeliveryRecord, Lease | None]:
+    doc = json.loads(value)
+    raw = doc.get("lease")
+    lease = Lease(raw["owner"], datetime.fromisoformat(raw["until"])) if raw else None
+    return DeliveryRecord.model_validate(doc["record"]), lease
+
+
+class KvLedger:
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+
+    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
+        key = ledger_key(mail)
+        held = lease_for(owner, now, lease)
+        record = first_record(mail, now)
+        try:
+            revision = await self._kv.create(key, _encode(record, held))
+            return Claim(ClaimOutcome.NEW, record, revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            pass
+        entry = await self._kv.get(key)
+        assert entry.value is not None
+        existing, current = _decode(entry.value)
+        outcome = decide(existing, current, now, owner)
+        if outcome is ClaimOutcome.DONE:
+            return Claim(outcome, existing, entry.revision)
+        if outcome is ClaimOutcome.BUSY:
+            assert current is not None
+            return Claim(outcome, existing, entry.revision, busy_until=current.until)
+        try:
+            revision = await self._kv.update(key, _encode(existing, held), last=entry.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            # Another worker took it over this instant: let it work, look again after its lease.
+            return Claim(ClaimOutcome.BUSY, existing, entry.revision, busy_until=held.until)
+        return Claim(ClaimOutcome.RESUMED, existing, revision)
+
+    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+        try:
+            await self._kv.update(ledger_key(mail), _encode(record, None), last=claim.revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def query(
+        self,
+        *,
+        auth_id: str | None = None,
+        reception_number: str | None = None,
+        recipient: str | None = None,
+        mail_id: str | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRecord]:
+        subject = query_filter(auth_id=auth_id, reception_number=reception_number, recipient=recipient, mail_id=mail_id)
+        watcher = await self._kv.watch(subject, ignore_deletes=True)
+        records: list[DeliveryRecord] = []
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=5.0)
+                except nats.errors.TimeoutError:
+                    break
+                if entry is None:  # the watcher's marker: everything that existed has been seen
+                    break
+                if entry.value:
+                    records.append(_decode(entry.value)[0])
+        finally:
+            await watcher.stop()
+        records.sort(key=lambda r: r.queued_at, reverse=True)
+        return records[:limit]

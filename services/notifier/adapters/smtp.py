@@ -1,0 +1,81 @@
+"""The SMTP adapter: aiosmtplib over a small pool of reused connections.
+
+A connection is opened when first needed and kept for the next mail; any error closes it, so
+the next send starts clean on a new one. Codes decide what happens next: 2xx sent, 4xx (and
+lost connections, timeouts) temporary, 5xx permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiosmtplib
+
+from services.notifier.delivery import PermanentFailure, SmtpAnswer, TemporaryFailure
+from services.notifier.settings import SmtpSettings
+
+log = logging.getLogger("ens.notifier.smtp")
+
+
+def _failure(code: int | None, message: str) -> TemporaryFailure | PermanentFailure:
+    if code is not None and 500 <= code < 600:
+        return PermanentFailure(code, message)
+    return TemporaryFailure(code, message)
+
+
+class SmtpMailer:
+    def __init__(self, settings: SmtpSettings, local_hostname: str | None = None) -> None:
+        self._settings = settings
+        self._local_hostname = local_hostname
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(settings.pool_size):
+            self._idle.put_nowait(None)  # a slot; connected on first use
+
+    def _client(self) -> aiosmtplib.SMTP:
+        s = self._settings
+        return aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            username=s.username,
+            password=s.password.get_secret_value() if s.password else None,
+            use_tls=s.implicit_tls,
+            start_tls=s.starttls if not s.implicit_tls else False,
+            timeout=s.timeout_s,
+            local_hostname=self._local_hostname,
+        )
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
+        if not self._settings.host:
+            raise TemporaryFailure(None, "ENS_SMTP_HOST is not set")
+        conn = await self._idle.get()
+        keep: aiosmtplib.SMTP | None = None
+        try:
+            if conn is None or not conn.is_connected:
+                conn = self._client()
+                await conn.connect()
+            await conn.mail(sender)
+            await conn.rcpt(recipient)
+            response = await conn.data(data)
+            keep = conn
+            return SmtpAnswer(response.code, response.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _failure(exc.code, exc.message) from None
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            first = exc.recipients[0] if exc.recipients else None
+            raise _failure(first.code if first else None, first.message if first else str(exc)) from None
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+            raise TemporaryFailure(None, f"{exc.__class__.__name__}: {exc}") from None
+        finally:
+            if keep is None and conn is not None:
+                conn.close()
+            self._idle.put_nowait(keep)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            conn = self._idle.get_nowait()
+            if conn is not None and conn.is_connected:
+                try:
+                    await asyncio.wait_for(conn.quit(), 2)
+                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                    conn.close()

@@ -1,0 +1,152 @@
+"""One event in, its mails out: claim in the ledger, render, send, record the answer.
+
+The caller (the JetStream consumer) acks the event only when this says every mail of it is
+settled (sent, failed, or a duplicate), and otherwise naks it with the delay asked for: the
+event itself is the retry queue, so an SMTP outage loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from contracts.common import Event
+from contracts.notifier import DeliveryRecord, DeliveryStatus
+from services.notifier.ledger import Claim, ClaimOutcome, Ledger
+from services.notifier.rendering import Renderer
+from services.notifier.routing import MailRequest, mails_for
+from services.runtime.clock import Clock
+
+log = logging.getLogger("ens.notifier")
+
+
+@dataclass(frozen=True)
+class SmtpAnswer:
+    code: int
+    message: str
+
+
+class DeliveryFailed(Exception):
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(f"{code} {message}" if code else message)
+        self.code = code
+        self.message = message
+
+
+class TemporaryFailure(DeliveryFailed):
+    """4xx, a refused or lost connection, a timeout: worth trying again later."""
+
+
+class PermanentFailure(DeliveryFailed):
+    """5xx: the server will never take this mail."""
+
+
+class Mailer(Protocol):
+    async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
+        """Hand one message to the SMTP server; raise TemporaryFailure or PermanentFailure."""
+        ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    delays: tuple[float, ...]
+    every: float
+    give_up_after: timedelta
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        return self.delays[attempts - 1] if attempts <= len(self.delays) else self.every
+
+    def gives_up(self, queued_at: datetime, now: datetime) -> bool:
+        return now - queued_at >= self.give_up_after
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Every mail of the event is sent, failed for good, or was settled before: ack."""
+
+
+@dataclass(frozen=True)
+class RetryLater:
+    """Some mail must be tried again: nak the event with this delay."""
+
+    delay: float
+
+
+Outcome = Settled | RetryLater
+
+
+class Deliverer:
+    def __init__(
+        self,
+        ledger: Ledger,
+        mailer: Mailer,
+        renderer: Renderer,
+        clock: Clock,
+        policy: RetryPolicy,
+        *,
+        sender: str,
+        lease: timedelta,
+        instance: str = "notifier",
+    ) -> None:
+        self._ledger = ledger
+        self._mailer = mailer
+        self._renderer = renderer
+        self._clock = clock
+        self._policy = policy
+        self._sender = sender
+        self._lease = lease
+        self._instance = instance
+        self.duplicates = 0  # mails found settled already: what the ledger saved us from sending
+
+    async def deliver_event(self, event: Event) -> Outcome:
+        delays = [d for mail in mails_for(event) if (d := await self.deliver(mail)) is not None]
+        return RetryLater(min(delays)) if delays else Settled()
+
+    async def deliver(self, mail: MailRequest) -> float | None:
+        """Send one mail unless the ledger says otherwise; the seconds to wait, or None when settled."""
+        now = self._clock.now()
+        # Each attempt is its own owner: two copies of an event in one replica must not both send.
+        claim = await self._ledger.claim(mail, now=now, owner=f"{self._instance}/{uuid.uuid4().hex[:8]}", lease=self._lease)
+        if claim.outcome is ClaimOutcome.DONE:
+            self.duplicates += 1
+            return None
+        if claim.outcome is ClaimOutcome.BUSY:
+            assert claim.busy_until is not None
+            return max((claim.busy_until - now).total_seconds(), 0.05)
+        return await self._attempt(mail, claim)
+
+    async def _attempt(self, mail: MailRequest, claim: Claim) -> float | None:
+        before = claim.record
+        rendered = self._renderer.render(mail, composed_at=before.queued_at)
+        attempts = before.attempts + 1
+        base = {"attempts": attempts, "last_attempt_at": self._clock.now(), "subject": rendered.subject,
+                "message_id": rendered.message_id, "next_attempt_at": None}
+        delay: float | None = None
+        try:
+            answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
+        except TemporaryFailure as failure:
+            now = self._clock.now()
+            if self._policy.gives_up(before.queued_at, now):
+                status = DeliveryStatus.FAILED
+            else:
+                status = DeliveryStatus.RETRYING
+                delay = self._policy.delay(attempts)
+                base["next_attempt_at"] = now + timedelta(seconds=delay)
+            record = before.model_copy(update={**base, "status": status, "smtp_code": failure.code, "smtp_message": failure.message})
+            log.warning("mail %s to %s: temporary failure (%s), attempt %d, %s",
+                        mail.mail_id, mail.mail_type.value, failure, attempts, status.value)
+        except PermanentFailure as failure:
+            record = before.model_copy(update={**base, "status": DeliveryStatus.FAILED, "smtp_code": failure.code, "smtp_message": failure.message})
+            log.warning("mail %s (%s): refused for good (%s)", mail.mail_id, mail.mail_type.value, failure)
+        else:
+            record = before.model_copy(update={**base, "status": DeliveryStatus.SENT, "sent_at": self._clock.now(),
+                                               "smtp_code": answer.code, "smtp_message": answer.message})
+        if not await self._ledger.record(mail, claim, record):
+            # Our lease ran out and another worker took the mail over; its result stands.
+            log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)
+            return None
+        return delay

@@ -1,0 +1,77 @@
+"""Sample events for every mail type: what `ens mail preview` renders, and the golden tests' input.
+
+The names are long and Japanese on purpose, so a preview shows how headers fold.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from contracts import auth, filing
+from contracts.common import Event, EventMeta
+from contracts.notifier import MailType
+from contracts.organisations import OrganisationKind
+
+AT = datetime(2027, 4, 1, 0, 30, tzinfo=UTC)
+ORG = auth.Organisation(
+    organisation_id="1234567890123",
+    kind=OrganisationKind.ACCEPTING_ORGANISATION,
+    name="株式会社サンプル特定技能人材受入れ機関ホールディングス",
+)
+SCHOOL = auth.Organisation(
+    organisation_id="J-000123", kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="さくら日本語学院"
+)
+
+
+def _meta(name: str) -> EventMeta:
+    return EventMeta(event_id=f"sample.{name}.1.0", occurred_at=AT, source="sample")
+
+
+def _facts(org: auth.Organisation = ORG, kind: filing.FilingKind = filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE) -> filing.FilingFacts:
+    return filing.FilingFacts(
+        reception_number="R2027040100001",
+        kind=kind,
+        kind_label=kind.label,
+        person_count=3,
+        version=1,
+        organisation=org,
+        filer_auth_id="sample_Org-01",
+        filer_email="tanto@example.co.jp",
+        submitted_at=AT,
+    )
+
+
+def sample_event(mail_type: MailType) -> Event:
+    expires = datetime(2028, 4, 1, 0, 30, tzinfo=UTC)
+    match mail_type:
+        case MailType.REGISTRATION_COMPLETE:
+            return auth.AccountActivated(meta=_meta("activated"), auth_id="sample_Org-01", organisation=ORG,
+                                         email="tanto@example.co.jp", password_expires_at=expires)
+        case MailType.AUTH_ID_REISSUE:
+            return auth.AuthIdReissued(meta=_meta("reissued"), auth_id="sample_Org-01", organisation=ORG,
+                                       email="tanto@example.co.jp")
+        case MailType.EMAIL_CHANGED | MailType.EMAIL_CHANGED_NOTICE:
+            return auth.EmailChanged(meta=_meta("email"), auth_id="sample_Org-01", organisation=ORG,
+                                     old_email="old-tanto@example.co.jp", new_email="tanto@example.co.jp")
+        case MailType.PASSWORD_CHANGED:
+            return auth.PasswordChanged(meta=_meta("password"), auth_id="sample_Org-01", organisation=ORG,
+                                        email="tanto@example.co.jp", by_officer=False, password_expires_at=expires)
+        case MailType.PASSWORD_EXPIRY_SOON:
+            return auth.PasswordExpiryWarned(meta=_meta("expiry"), auth_id="sample_Org-01", organisation=ORG,
+                                             email="tanto@example.co.jp", password_expires_at=expires, days_before=7)
+        case MailType.FILING_SUBMITTED:
+            return filing.FilingSubmitted(meta=_meta("submitted"), filing=_facts(), bulk=False)
+        case MailType.FILING_CHANGED:
+            return filing.FilingChanged(meta=_meta("changed"), filing=_facts(), was_fix=False)
+        case MailType.FILING_WITHDRAWN:
+            return filing.FilingWithdrawn(meta=_meta("withdrawn"), filing=_facts())
+        case MailType.FIX_REQUESTED:
+            return filing.FilingReturned(
+                meta=_meta("returned"),
+                filing=_facts(SCHOOL, filing.FilingKind.SCHOOL_PERIODIC_REPORT),
+                reasons=["在籍者数の記載が前回の報告と一致しません。", "出席率の算定期間を記入してください。"],
+            )
+    raise ValueError(mail_type)
+
+
+SAMPLE_DAY = date(2027, 4, 1)
