@@ -1,0 +1,214 @@
+"""`ens officer|login|logout|passwd|email|account|notice`: the auth service's commands.
+
+Passwords are read from a hidden prompt (or one line of stdin each), never from arguments;
+the operator token comes from ENS_AUTH_OPERATOR_TOKEN.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+
+import click
+
+from contracts import auth as a
+from contracts.organisations import OrganisationKind
+from ens.clientutil import ask_secret, call, clear_session, json_option, save_session, session_token
+from services.runtime.clock import JST
+
+
+def _jst(moment: datetime | None) -> str:
+    return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST") if moment else "-"
+
+
+def login_text(reply: a.LoginResult) -> str:
+    lines = [
+        f"ログインしました: {reply.auth_id}（{'職員' if reply.role == 'officer' else '機関'}）",
+        f"  セッション有効期限: 無操作 {_jst(reply.idle_expires_at)} / 最長 {_jst(reply.absolute_expires_at)}",
+        f"  パスワード有効期限: {_jst(reply.password_expires_at)}",
+    ]
+    for notice in reply.notices:
+        lines.append(f"お知らせ: {notice.title}\n  {notice.body}")
+    return "\n".join(lines)
+
+
+def account_text(reply: a.AccountView) -> str:
+    acc = reply.account
+    rows = [
+        ("認証ID", acc.auth_id),
+        ("区分", acc.role.value),
+        ("機関", f"{acc.organisation.name}（{acc.organisation.organisation_id}, {acc.organisation.kind.label}）" if acc.organisation else "-"),
+        ("メールアドレス", acc.email),
+        ("状態", acc.status),
+        ("登録日時", _jst(acc.registered_at)),
+        ("有効日", str(acc.effective_on or "-")),
+        ("最終利用", _jst(acc.last_used_at)),
+        ("パスワード有効期限", _jst(acc.password_expires_at)),
+        ("認証ID有効期限", _jst(acc.account_expires_at)),
+        ("連続ログイン失敗", str(acc.failed_logins)),
+        ("ロック解除", _jst(acc.locked_until)),
+    ]
+    return "\n".join(f"{k}: {v}" for k, v in rows)
+
+
+def notices_text(reply: a.NoticeList) -> str:
+    if not reply.notices:
+        return "掲載中のお知らせはありません。"
+    return "\n".join(f"{n.notice_id}  {_jst(n.starts_at)}〜{_jst(n.ends_at)}  {n.title}" for n in reply.notices)
+
+
+def ok_text(message: str):
+    return lambda _reply: message
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("officer")
+    def officer() -> None:
+        """Officer accounts (operator only)."""
+
+    @officer.command("create")
+    @click.option("--auth-id", required=True, help="The officer's auth ID.")
+    @click.option("--name", required=True, help="The officer's name.")
+    @click.option("--email", required=True, help="The officer's e-mail address.")
+    @json_option
+    def officer_create(auth_id: str, name: str, email: str, as_json: bool) -> None:
+        """Create an officer account; needs ENS_AUTH_OPERATOR_TOKEN. The password is asked for."""
+        token = os.environ.get("ENS_AUTH_OPERATOR_TOKEN")
+        if not token:
+            click.echo("ens: setting ENS_AUTH_OPERATOR_TOKEN: is required for operator commands", err=True)
+            sys.exit(2)
+        password = ask_secret("パスワード", confirm=True)
+        cmd = a.CreateOfficer(operator_token=token, auth_id=auth_id, password=password, name=name, email=email)
+        call(lambda c: c.call(cmd), as_json, ok_text(f"職員アカウント {auth_id} を作成しました。"))
+
+    @cli.command("login")
+    @click.argument("auth_id")
+    @json_option
+    def login(auth_id: str, as_json: bool) -> None:
+        """Log in with AUTH_ID; the password is asked for. The session is saved for later commands."""
+        password = ask_secret("パスワード")
+        reply = call(lambda c: c.call(a.Login(auth_id=auth_id, password=password)), as_json, login_text)
+        if isinstance(reply, a.LoginResult):
+            save_session(reply.model_dump(mode="json", include={"session_token", "auth_id", "role", "absolute_expires_at"}))
+
+    @cli.command("logout")
+    @json_option
+    def logout(as_json: bool) -> None:
+        """End the saved session."""
+        token = session_token()
+        call(lambda c: c.call(a.Logout(session_token=token)), as_json, ok_text("ログアウトしました。"))
+        clear_session()
+
+    @cli.command("passwd")
+    @json_option
+    def passwd(as_json: bool) -> None:
+        """Change your password (current, then new)."""
+        token = session_token()
+        current = ask_secret("現在のパスワード")
+        new = ask_secret("新しいパスワード", confirm=True)
+        cmd = a.ChangePassword(session_token=token, current_password=current, new_password=new)
+        call(lambda c: c.call(cmd), as_json, ok_text("パスワードを変更しました。"))
+
+    @cli.command("email")
+    @click.argument("new_email")
+    @json_option
+    def email(new_email: str, as_json: bool) -> None:
+        """Change your e-mail address to NEW_EMAIL (the old address is notified too)."""
+        cmd = a.ChangeEmail(session_token=session_token(), new_email=new_email)
+        call(lambda c: c.call(cmd), as_json, ok_text(f"メールアドレスを {new_email} に変更しました。"))
+
+    @cli.group("account")
+    def account() -> None:
+        """Officer actions on organisations' accounts."""
+
+    @account.command("register")
+    @click.option("--organisation-id", required=True, help="13-digit corporate number or officer-assigned code.")
+    @click.option("--kind", required=True, type=click.Choice([k.value for k in OrganisationKind]))
+    @click.option("--name", required=True, help="Organisation name.")
+    @click.option("--auth-id", required=True, help="The auth ID the organisation chose.")
+    @click.option("--email", required=True, help="Contact e-mail address.")
+    @json_option
+    def account_register(organisation_id: str, kind: str, name: str, auth_id: str, email: str, as_json: bool) -> None:
+        """Register an organisation's account (takes effect the next day); the initial password is asked for."""
+        password = ask_secret("初期パスワード", confirm=True)
+        cmd = a.RegisterAccount(
+            session_token=session_token(),
+            organisation=a.Organisation(organisation_id=organisation_id, kind=OrganisationKind(kind), name=name),
+            auth_id=auth_id,
+            initial_password=password,
+            email=email,
+        )
+        call(lambda c: c.call(cmd), as_json, lambda r: f"登録しました: {r.auth_id}（{r.effective_on} 09:00 に有効になります）")
+
+    @account.command("show")
+    @click.option("--auth-id", default=None)
+    @click.option("--organisation-id", default=None)
+    @json_option
+    def account_show(auth_id: str | None, organisation_id: str | None, as_json: bool) -> None:
+        """Show an account's state by auth ID or organisation."""
+        cmd = a.GetAccount(session_token=session_token(), auth_id=auth_id, organisation_id=organisation_id)
+        call(lambda c: c.call(cmd), as_json, account_text)
+
+    @account.command("reissue-id")
+    @click.argument("organisation_id")
+    @json_option
+    def account_reissue(organisation_id: str, as_json: bool) -> None:
+        """Mail the organisation's account holder its auth ID (認証ID再通知)."""
+        cmd = a.ReissueAuthId(session_token=session_token(), organisation_id=organisation_id)
+        call(lambda c: c.call(cmd), as_json, ok_text("認証IDを再通知しました。"))
+
+    @account.command("set-password")
+    @click.argument("auth_id")
+    @json_option
+    def account_set_password(auth_id: str, as_json: bool) -> None:
+        """Set a new password for AUTH_ID (clears its lockout); the password is asked for."""
+        password = ask_secret("新しいパスワード", confirm=True)
+        cmd = a.SetPassword(session_token=session_token(), auth_id=auth_id, new_password=password)
+        call(lambda c: c.call(cmd), as_json, ok_text(f"{auth_id} のパスワードを設定しました。"))
+
+    @account.command("deregister")
+    @click.argument("auth_id")
+    @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @json_option
+    def account_deregister(auth_id: str, yes: bool, as_json: bool) -> None:
+        """Deregister (抹消) AUTH_ID: it stops working at once and its sessions end."""
+        if not yes and sys.stdin.isatty():
+            click.confirm(f"{auth_id} を抹消します。よろしいですか？", abort=True)
+        cmd = a.Deregister(session_token=session_token(), auth_id=auth_id)
+        call(lambda c: c.call(cmd), as_json, ok_text(f"{auth_id} を抹消しました。"))
+
+    @cli.group("notice")
+    def notice() -> None:
+        """Notices (お知らせ) shown at login."""
+
+    @notice.command("publish")
+    @click.option("--title", required=True)
+    @click.option("--body", required=True)
+    @click.option("--starts-at", type=click.DateTime(), default=None, help="JST; default now.")
+    @click.option("--ends-at", type=click.DateTime(), default=None, help="JST; default open-ended.")
+    @json_option
+    def notice_publish(title: str, body: str, starts_at: datetime | None, ends_at: datetime | None, as_json: bool) -> None:
+        """Publish a notice (officer)."""
+        cmd = a.PublishNotice(
+            session_token=session_token(),
+            title=title,
+            body=body,
+            starts_at=starts_at.replace(tzinfo=JST) if starts_at else None,
+            ends_at=ends_at.replace(tzinfo=JST) if ends_at else None,
+        )
+        call(lambda c: c.call(cmd), as_json, lambda r: f"お知らせを掲載しました: {r.notice.notice_id}")
+
+    @notice.command("withdraw")
+    @click.argument("notice_id")
+    @json_option
+    def notice_withdraw(notice_id: str, as_json: bool) -> None:
+        """Withdraw a notice (officer)."""
+        cmd = a.WithdrawNotice(session_token=session_token(), notice_id=notice_id)
+        call(lambda c: c.call(cmd), as_json, ok_text("お知らせを取り下げました。"))
+
+    @notice.command("list")
+    @json_option
+    def notice_list(as_json: bool) -> None:
+        """The notices in force now."""
+        call(lambda c: c.call(a.ListNotices()), as_json, notices_text)

@@ -1,0 +1,276 @@
+"""Login, lockout and the periods of SPEC §1 against in-memory fakes and a FakeClock:
+a hypothesis state machine for login/lockout, and one test per period at its exact edge."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+
+from contracts import auth as c
+from contracts.common import ErrorCode
+from contracts.organisations import OrganisationKind
+from services.auth.accounts import Accounts
+from services.auth.adapters.memory import MemoryAudit, MemoryIndex, MemoryRecords
+from services.auth.notices import Notices
+from services.auth.passwords import HashParameters, Passwords
+from services.auth.periods import Periods
+from services.auth.sessions import Sessions
+from services.runtime.clock import FakeClock
+from services.runtime.errors import DomainError
+
+TOKEN = "operator-token-for-unit-tests-0123"
+START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
+# Cheap parameters: these tests are about the rules, not the hash's cost.
+CHEAP = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
+PASSWORDS = Passwords(CHEAP)
+OFFICER_PW, PW_A, PW_B = "Officer#2027x", "Secret#123abc", "Other!456def"
+
+
+def build(clock: FakeClock) -> Accounts:
+    periods = Periods()
+    return Accounts(
+        accounts=MemoryRecords(clock, "auth_accounts"),
+        organisations=MemoryRecords(clock, "auth_orgs"),
+        index=MemoryIndex(),
+        sessions=Sessions(MemoryRecords(clock, "auth_sessions"), periods),
+        notices=Notices(MemoryRecords(clock, "auth_notices")),
+        passwords=PASSWORDS,
+        audit=MemoryAudit(),
+        clock=clock,
+        operator_token=TOKEN,
+        periods=periods,
+    )
+
+
+async def officer_session(accounts: Accounts) -> str:
+    if await accounts.accounts.get("officer01") is None:
+        await accounts.create_officer(
+            c.CreateOfficer(operator_token=TOKEN, auth_id="officer01", password=OFFICER_PW, name="職員", email="o@example.go.jp")
+        )
+    return (await accounts.login(c.Login(auth_id="officer01", password=OFFICER_PW))).session_token
+
+
+async def active_account(accounts: Accounts, clock: FakeClock, auth_id: str = "org-user1") -> None:
+    """Register, then run the next-day batch at 09:00 JST the following day."""
+    officer = await officer_session(accounts)
+    org = c.Organisation(organisation_id="1180301018771", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="テスト")
+    reg = await accounts.register(
+        c.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PW_A, email="a@example.jp")
+    )
+    clock.set(datetime.combine(reg.effective_on, datetime.min.time(), tzinfo=UTC))  # 09:00 JST that day
+    assert (await accounts.activate_due(c.ActivateDueRegistrations(as_of=clock.now()))).changed == 1
+
+
+async def login_code(accounts: Accounts, auth_id: str, password: str) -> str:
+    try:
+        await accounts.login(c.Login(auth_id=auth_id, password=password))
+    except DomainError as exc:
+        return str(exc.code)
+    return "ok"
+
+
+class LoginLockoutMachine(RuleBasedStateMachine):
+    """Model: consecutive failures lock for exactly 24 h at the 5th; while locked even the right
+    password is refused; success or an officer reset clears the count."""
+
+    @initialize()
+    def setup(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.clock = FakeClock(START)
+        self.accounts = build(self.clock)
+        self.run(active_account(self.accounts, self.clock))
+        self.password = PW_A
+        self.failures = 0
+        self.locked_until: datetime | None = None
+
+    def run(self, coro):
+        return self.loop.run_until_complete(coro)
+
+    def teardown(self) -> None:
+        if hasattr(self, "loop"):
+            self.loop.close()
+
+    def locked(self) -> bool:
+        return self.locked_until is not None and self.clock.now() < self.locked_until
+
+    @rule()
+    def wrong_password(self) -> None:
+        code = self.run(login_code(self.accounts, "org-user1", "Wrong#999zz"))
+        if self.locked():
+            assert code == ErrorCode.ACCOUNT_LOCKED
+            return
+        if self.locked_until is not None:  # a lapsed lock starts a fresh count
+            self.failures, self.locked_until = 0, None
+        self.failures += 1
+        if self.failures >= 5:
+            self.locked_until = self.clock.now() + timedelta(hours=24)
+        assert code == ErrorCode.LOGIN_FAILED
+
+    @rule()
+    def right_password(self) -> None:
+        code = self.run(login_code(self.accounts, "org-user1", self.password))
+        if self.locked():
+            assert code == ErrorCode.ACCOUNT_LOCKED
+        else:
+            assert code == "ok"
+            self.failures, self.locked_until = 0, None
+
+    @rule()
+    def officer_sets_a_new_password(self) -> None:
+        new = PW_B if self.password == PW_A else PW_A
+
+        async def reset() -> None:
+            officer = await officer_session(self.accounts)
+            await self.accounts.set_password(c.SetPassword(session_token=officer, auth_id="org-user1", new_password=new))
+
+        self.run(reset())
+        self.password, self.failures, self.locked_until = new, 0, None
+
+    @rule(minutes=st.sampled_from([1, 59, 60 * 23 + 59, 60 * 24, 60 * 24 + 1]))
+    def time_passes(self, minutes: int) -> None:
+        self.clock.advance(minutes=minutes)
+
+    @precondition(lambda self: self.locked_until is not None)
+    @rule()
+    def jump_to_the_exact_end_of_the_lock(self) -> None:
+        assert self.locked_until is not None
+        self.clock.set(self.locked_until)
+
+    @invariant()
+    def stored_state_matches_the_model(self) -> None:
+        if not hasattr(self, "accounts"):
+            return
+        entry = self.run(self.accounts.accounts.get("org-user1"))
+        view = self.accounts.view(entry.state)
+        assert view.locked_until == (self.locked_until if self.locked() else None)
+        if not self.locked() and self.locked_until is None:
+            assert view.failed_logins == self.failures
+
+
+LoginLockoutMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
+test_login_and_lockout_follow_the_model = LoginLockoutMachine.TestCase
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+async def test_lock_lifts_at_exactly_24_hours(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    for _ in range(5):
+        assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED
+    locked_at = clock.now()
+    with pytest.raises(DomainError) as err:
+        await accounts.login(c.Login(auth_id="org-user1", password=PW_A))
+    assert err.value.code == ErrorCode.ACCOUNT_LOCKED
+    assert err.value.details["locked_until"] == (locked_at + timedelta(hours=24)).isoformat()
+    clock.set(locked_at + timedelta(hours=24) - timedelta(microseconds=1))
+    assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.ACCOUNT_LOCKED
+    clock.set(locked_at + timedelta(hours=24))
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+
+
+async def test_password_expires_one_year_after_it_was_set_and_cannot_be_changed_online(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    entry = await accounts.accounts.get("org-user1")
+    set_at = datetime.fromisoformat(entry.state["password_set_at"])
+    # Keep the account itself in use, so only the password's year matters.
+    clock.set(set_at.replace(year=set_at.year + 1) - timedelta(seconds=1))
+    session = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    clock.set(set_at.replace(year=set_at.year + 1))
+    assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.PASSWORD_EXPIRED
+    assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED  # told only after the right one
+    # The session from a second earlier is still alive, but the expired password cannot be changed online.
+    with pytest.raises(DomainError) as err:
+        await accounts.change_password(c.ChangePassword(session_token=session, current_password=PW_A, new_password=PW_B))
+    assert err.value.code == ErrorCode.PASSWORD_EXPIRED
+
+
+async def test_account_expires_one_year_after_last_use_and_an_email_change_counts_as_use(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    clock.advance(minutes=25)
+    await accounts.change_email(c.ChangeEmail(session_token=token, new_email="new@example.jp"))
+    last_use = clock.now()
+
+    def expire_at(moment: datetime) -> c.ExpireIdleAccounts:
+        clock.set(moment)
+        return c.ExpireIdleAccounts(as_of=moment)
+
+    async def status() -> str:
+        return accounts.view((await accounts.accounts.get("org-user1")).state).status
+
+    def expired_events() -> list[dict]:
+        return [
+            e for e in accounts.accounts.events
+            if e["subject"] == c.AccountExpired.SUBJECT and e["data"]["auth_id"] == "org-user1"
+        ]
+
+    # A year after the login, but not after the e-mail change: still valid.
+    await accounts.expire_idle(expire_at(last_use.replace(year=last_use.year + 1) - timedelta(seconds=1)))
+    assert expired_events() == []
+    clock.set(last_use.replace(year=last_use.year + 1))
+    # The account's year is checked before the password's (which ran out earlier).
+    assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.ACCOUNT_EXPIRED
+    await accounts.expire_idle(expire_at(clock.now()))
+    await accounts.expire_idle(expire_at(clock.now()))
+    assert await status() == "expired"
+    (event,) = expired_events()
+    assert event["data"]["last_used_at"].startswith(last_use.isoformat()[:19])
+
+
+async def test_sessions_end_after_30_idle_minutes_and_8_hours_in_all(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+
+    async def active() -> bool:
+        return (await accounts.introspect(c.IntrospectSession(session_token=token))).active
+
+    # Used every 29 minutes: alive until the absolute 8 hours.
+    started = clock.now()
+    while clock.now() + timedelta(minutes=29) < started + timedelta(hours=8):
+        clock.advance(minutes=29)
+        assert await active()
+    clock.set(started + timedelta(hours=8))
+    assert not await active()
+
+    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    used = clock.now()
+    clock.set(used + timedelta(minutes=30) - timedelta(microseconds=1))
+    assert await active()  # and this use restarts the idle timer
+    clock.set(clock.now() + timedelta(minutes=30))
+    assert not await active()
+
+
+async def test_logout_ends_the_session(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    await accounts.logout(c.Logout(session_token=token))
+    assert not (await accounts.introspect(c.IntrospectSession(session_token=token))).active
+    with pytest.raises(DomainError) as err:
+        await accounts.change_email(c.ChangeEmail(session_token=token, new_email="b@example.jp"))
+    assert err.value.code == ErrorCode.UNAUTHENTICATED
+
+
+async def test_every_command_is_audited_without_a_password(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    await login_code(accounts, "org-user1", "Wrong#999zz")
+    records = accounts.audit.records
+    assert {r["command"] for r in records} >= {"CreateOfficer", "Login", "RegisterAccount", "ActivateDueRegistrations"}
+    assert records[-1]["result"] == ErrorCode.LOGIN_FAILED and records[-1]["actor"] == "org-user1"
+    text = repr(records)
+    for secret in (OFFICER_PW, PW_A, "Wrong#999zz", TOKEN):
+        assert secret not in text
+
