@@ -1,0 +1,207 @@
+"""The password-expiry warning scan over 100,000 accounts, as the scheduler runs it at 09:00.
+
+    python bench/scheduler_scan.py [--accounts 100000]
+
+Starts its own nats-server (free port, temporary store, stopped at the end), hosts the real
+auth and scheduler services with a fake clock at 2027-11-26 09:00 JST, seeds the accounts
+through auth's own store code (its outbox store and its due-date index, as registration and
+activation leave them), then sends the scheduler's RunJob(password_expiry_warnings) and times
+it until auth answers. Half the accounts are a launch cohort whose passwords expire in exactly
+30 days (the peak day: every one of them gets mail 5); the other half set their passwords on
+days spread over the year, as in steady state.
+
+Baseline, measured in the same run: reading every account entry once (what any scan without
+auth's due-date index would cost at least). Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+
+from contracts import auth as auth_contract  # noqa: E402
+from contracts.client import EnsClient  # noqa: E402
+from contracts.scheduler import JobName, JobRun, RunJob  # noqa: E402
+from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from ens.suite import build_services  # noqa: E402
+from services.auth.adapters.kv import ACCOUNTS, INDEX, PASSWORD_EXPIRY, DueIndex  # noqa: E402
+from services.auth.periods import password_expires_at  # noqa: E402
+from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402
+from services.runtime.host import Host  # noqa: E402
+from services.runtime.outbox import OutboxStore  # noqa: E402
+from services.runtime.settings import RuntimeSettings  # noqa: E402
+
+AS_OF = datetime(2027, 11, 26, 9, 0, tzinfo=JST)
+SEED_CONCURRENCY = 256
+READ_CONCURRENCY = 64
+
+
+def account_state(i: int, password_set_at: datetime) -> dict:
+    """An active organisation account as auth's registration + activation leave it."""
+    activated = password_set_at + timedelta(days=1)
+    return {
+        "auth_id": f"bench{i:07d}",
+        "role": "organisation",
+        "organisation": {"organisation_id": f"B{i:012d}", "kind": "accepting_organisation", "name": f"ベンチ機関{i}"},
+        "name": None,
+        "email": f"bench{i}@example.jp",
+        "status": "active",
+        "password_hash": "$scrypt$bench-not-a-real-hash",
+        "registered_at": (password_set_at - timedelta(hours=1)).isoformat(),
+        "effective_on": business_day(activated).isoformat(),
+        "activated_at": activated.isoformat(),
+        "last_used_at": (AS_OF - timedelta(days=1 + i % 200)).isoformat(),  # used recently: not expired
+        "password_set_at": password_set_at.isoformat(),
+        "failed_logins": 0,
+        "locked_until": None,
+        "warned": [],
+    }
+
+
+def password_set_at(i: int) -> datetime:
+    at_ten = (AS_OF + timedelta(hours=1)).astimezone(JST)
+    if i % 2 == 0:
+        return at_ten - timedelta(days=335)  # launch cohort: expires in exactly 30 days
+    return at_ten - timedelta(days=1 + i % 364)  # steady state: spread over the year
+
+
+async def gather_bounded(coros, limit: int) -> None:
+    batch = []
+    for coro in coros:
+        batch.append(coro)
+        if len(batch) >= limit:
+            await asyncio.gather(*batch)
+            batch = []
+    if batch:
+        await asyncio.gather(*batch)
+
+
+async def events_on(js, subject: str) -> int:
+    info = await js.stream_info("ENS_EVENTS", subjects_filter=subject)
+    return (info.state.subjects or {}).get(subject, 0)
+
+
+async def main(n: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ens-bench-") as tmp:
+        server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        server.start()
+        try:
+            return await run(server.url, n)
+        finally:
+            server.stop()
+
+
+async def run(url: str, n: int) -> dict:
+    os.environ.setdefault("ENS_AUTH_OPERATOR_TOKEN", "bench-operator-token-0123456789")
+    os.environ.setdefault("ENS_SCHEDULER_TRIGGERS", "false")  # the bench drives the run itself
+    clock = FakeClock(AS_OF - timedelta(hours=12))  # nothing due at start-up (no catch-up run)
+    settings = RuntimeSettings(nats_url=url, request_timeout_s=600)
+    host = Host(build_services(["auth", "scheduler"], settings, clock), settings, clock)
+    await host.start()
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(timeout=30)
+        accounts = OutboxStore(await js.key_value(ACCOUNTS), source="auth", bucket=ACCOUNTS, clock=clock)
+        index = DueIndex(await js.key_value(INDEX))
+
+        t0 = time.perf_counter()
+
+        async def seed(i: int) -> None:
+            set_at = password_set_at(i)
+            await index.mark(PASSWORD_EXPIRY, business_day(password_expires_at(set_at)), f"bench{i:07d}")
+            await accounts.put(f"bench{i:07d}", account_state(i, set_at), expected=None)
+
+        await gather_bounded((seed(i) for i in range(n)), SEED_CONCURRENCY)
+        seed_s = time.perf_counter() - t0
+        print(f"seeded {n} accounts in {seed_s:.1f} s", flush=True)
+
+        due_days = {business_day(AS_OF) + timedelta(days=d) for d in (30, 7)}
+        expected = sum(1 for i in range(n) if business_day(password_expires_at(password_set_at(i))) in due_days)
+
+        kv = accounts.kv
+        t0 = time.perf_counter()
+        await gather_bounded((kv.get(f"{k}") for k in [_enc(f"bench{i:07d}") for i in range(n)]), READ_CONCURRENCY)
+        full_read_s = time.perf_counter() - t0
+        print(f"baseline: read every account once in {full_read_s:.1f} s", flush=True)
+
+        clock.set(AS_OF)
+        client = EnsClient(nc, timeout=600)
+        t0 = time.perf_counter()
+        run_ = await client.call(RunJob(job=JobName.PASSWORD_EXPIRY_WARNINGS, as_of=AS_OF))
+        scan_s = time.perf_counter() - t0
+        assert isinstance(run_, JobRun) and run_.ran and run_.status == "done", run_
+        print(f"scan: {run_.changed} warnings ({run_.details}) in {scan_s:.1f} s", flush=True)
+
+        subject = auth_contract.PasswordExpiryWarned.SUBJECT
+        deadline = time.perf_counter() + 180
+        while (published := await events_on(js, subject)) < run_.changed and time.perf_counter() < deadline:
+            await asyncio.sleep(0.2)
+        relayed_s = time.perf_counter() - t0
+
+        t1 = time.perf_counter()
+        again = await client.call(RunJob(job=JobName.PASSWORD_EXPIRY_WARNINGS, as_of=AS_OF + timedelta(hours=3)))
+        again_s = time.perf_counter() - t1
+        assert isinstance(again, JobRun) and not again.ran
+        forced = await client.call(RunJob(job=JobName.PASSWORD_EXPIRY_WARNINGS, as_of=AS_OF, force=True))
+        assert isinstance(forced, JobRun) and forced.changed == 0, forced  # auth warns once per password and day
+    finally:
+        await nc.close()
+        await host.stop()
+
+    return {
+        "bench": "scheduler_scan",
+        "accounts": n,
+        "seconds": round(scan_s, 2),
+        "warnings": run_.changed,
+        "warnings_expected": expected,
+        "warnings_per_s": round(run_.changed / scan_s, 1) if scan_s else None,
+        "processed": run_.processed,
+        "events_published": published,
+        "seconds_until_events_published": round(relayed_s, 2),
+        "baseline_full_read_seconds": round(full_read_s, 2),
+        "scan_vs_full_read": round(scan_s / full_read_s, 2) if full_read_s else None,
+        "second_run_same_day_seconds": round(again_s, 3),
+        "forced_rerun_warnings": forced.changed,
+        "seed_seconds": round(seed_s, 1),
+        "target_seconds": 30,
+        "cores": os.cpu_count(),
+        "versions": versions(),
+    }
+
+
+def _enc(key: str) -> str:
+    from services.runtime.keys import encode_key
+
+    return encode_key(key)
+
+
+def versions() -> dict:
+    out = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "nats-server": out.split()[-1].lstrip("v") if out else "?",
+        **{p: version(p) for p in ("nats-py", "faststream", "APScheduler", "pydantic")},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=100_000)
+    args = parser.parse_args()
+    result = asyncio.run(main(args.accounts))
+    print(json.dumps(result, ensure_ascii=False))
