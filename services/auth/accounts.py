@@ -78,6 +78,7 @@ class Accounts:
         *,
         accounts: Records,
         organisations: Records,
+        unknown_logins: Records,
         index: Index,
         sessions: Sessions,
         notices: Notices,
@@ -89,6 +90,7 @@ class Accounts:
     ) -> None:
         self.accounts = accounts
         self.organisations = organisations
+        self.unknown_logins = unknown_logins
         self.index = index
         self.sessions = sessions
         self.notices = notices
@@ -353,9 +355,7 @@ class Accounts:
             rehash: str | None = None
             while True:
                 if entry is None or entry.state["status"] == DEREGISTERED:
-                    if verified_hash is None:
-                        await self.passwords.verify(None, cmd.password)
-                    raise login_failed()
+                    await self._unknown_failure(cmd, now, verified=verified_hash is not None)
                 state = dict(entry.state)
                 locked = self._locked_until(state, now)
                 if locked is not None:
@@ -397,6 +397,26 @@ class Accounts:
                 password_expires_at=self._password_expiry(state),
                 notices=await self.notices.in_force(now),
             )
+
+    async def _unknown_failure(self, cmd: c.Login, now: datetime, *, verified: bool) -> None:
+        """An ID without a (live) account fails like a wrong password: same hash time, same
+        counted write, same lock after the same number of tries, same replies."""
+        record = await self.unknown_logins.get(cmd.auth_id)
+        while True:
+            state = record.state if record else {"auth_id": cmd.auth_id, "failed_logins": 0, "locked_until": None}
+            locked = self._locked_until(state, now)
+            if locked is not None:
+                raise account_locked(locked)
+            if not verified:
+                await self.passwords.verify(None, cmd.password)
+                verified = True
+            new_state, _ = self._failed(state, now)
+            try:
+                await self.unknown_logins.put(cmd.auth_id, new_state, expected=record)
+            except StaleRevision:
+                record = await self.unknown_logins.get(cmd.auth_id)
+                continue
+            raise login_failed()
 
     def _failed(self, state: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[EventDraft]]:
         # A lock that has lifted starts a fresh count (the lock is over, Q35).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from contracts import auth as contract
 from services.auth import handlers
 from services.auth.accounts import Accounts
@@ -19,8 +21,9 @@ from services.runtime.service import ServiceBase
 from services.runtime.settings import RuntimeSettings, load_settings
 
 # Accounts keep 64 revisions for the outbox relay's margin; the rest need only the latest value.
-HISTORY = {kv.ACCOUNTS: 64, kv.ORGANISATIONS: 1, kv.SESSIONS: 1, kv.NOTICES: 1, kv.INDEX: 1}
-BUCKETS = tuple(HISTORY)
+HISTORY = {kv.ACCOUNTS: 64, kv.ORGANISATIONS: 1, kv.NOTICES: 1, kv.INDEX: 1}
+EXPIRING = (kv.SESSIONS, kv.UNKNOWN_LOGINS)
+BUCKETS = (*HISTORY, *EXPIRING)
 
 
 class AuthService(ServiceBase):
@@ -48,17 +51,24 @@ class AuthService(ServiceBase):
 
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
-        buckets = {
-            b: await ensure_kv(ctx.js, b, history=h, replicas=self.runtime.stream_replicas) for b, h in HISTORY.items()
-        }
+        replicas = self.runtime.stream_replicas
+        buckets = {b: await ensure_kv(ctx.js, b, history=h, replicas=replicas) for b, h in HISTORY.items()}
+        periods = self.settings.periods()
+        # A session is dead after its absolute timeout; an unknown ID's count matters while a lock may last.
+        buckets[kv.SESSIONS] = await kv.ensure_expiring_kv(
+            ctx.js, kv.SESSIONS, ttl_s=(periods.session_absolute + timedelta(hours=1)).total_seconds(), replicas=replicas
+        )
+        buckets[kv.UNKNOWN_LOGINS] = await kv.ensure_expiring_kv(
+            ctx.js, kv.UNKNOWN_LOGINS, ttl_s=(periods.lockout + timedelta(days=7)).total_seconds(), replicas=replicas
+        )
 
         def store(bucket: str) -> OutboxStore:
             return OutboxStore(buckets[bucket], source=self.name, bucket=bucket, clock=self.clock)
 
-        periods = self.settings.periods()
         self._accounts = Accounts(
             accounts=store(kv.ACCOUNTS),
             organisations=store(kv.ORGANISATIONS),
+            unknown_logins=store(kv.UNKNOWN_LOGINS),
             index=kv.DueIndex(buckets[kv.INDEX]),
             sessions=Sessions(store(kv.SESSIONS), periods),
             notices=Notices(store(kv.NOTICES)),

@@ -260,3 +260,21 @@ async def test_notices_are_shown_at_login_while_in_force(nats_url, client, clock
         officer = (await client.call(c.Login(auth_id="officer01", password=OFFICER_PW))).session_token
         await client.call(c.WithdrawNotice(session_token=officer, notice_id=shown.notice.notice_id))
         assert [n.title for n in (await client.call(c.ListNotices())).notices] == ["予告"]
+
+
+async def test_an_unknown_id_locks_like_a_real_one_so_the_sixth_try_reveals_nothing(nats_url, client, nc, clock):
+    async with running(["auth"], nats_url, clock=clock):
+        officer = await make_officer(client)
+        await active_org(client, clock, officer)
+
+        async def raw(auth_id: str, password: str) -> bytes:
+            payload = c.Login(auth_id=auth_id, password=password).model_dump_json().encode()
+            return (await nc.request(c.Login.SUBJECT, payload, timeout=10)).data
+
+        for _ in range(5):
+            assert await raw("org-user1", "Wrong#999zz") == await raw("no-such-id", "Wrong#999zz")
+        known, unknown = await raw("org-user1", ORG_PW), await raw("no-such-id", ORG_PW)
+        assert known == unknown and json.loads(known)["error"]["code"] == ErrorCode.ACCOUNT_LOCKED
+        clock.advance(hours=24)
+        assert json.loads(await raw("no-such-id", ORG_PW))["error"]["code"] == ErrorCode.LOGIN_FAILED
+        await client.call(c.Login(auth_id="org-user1", password=ORG_PW))

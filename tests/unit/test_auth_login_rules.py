@@ -36,6 +36,7 @@ def build(clock: FakeClock) -> Accounts:
     return Accounts(
         accounts=MemoryRecords(clock, "auth_accounts"),
         organisations=MemoryRecords(clock, "auth_orgs"),
+        unknown_logins=MemoryRecords(clock, "auth_unknown_logins"),
         index=MemoryIndex(),
         sessions=Sessions(MemoryRecords(clock, "auth_sessions"), periods),
         notices=Notices(MemoryRecords(clock, "auth_notices")),

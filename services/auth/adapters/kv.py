@@ -6,6 +6,9 @@
   officers can never register two valid accounts for one organisation.
 - `auth_sessions`: keyed by the SHA-256 of the token (the token itself is never stored).
 - `auth_notices`: notices (お知らせ).
+- `auth_unknown_logins`: failed-login counts for auth IDs that have no account (or a
+  deregistered one), so an unknown ID locks after the same failures and its replies, timing
+  and writes match a real account's: the 6th try does not reveal whether the ID exists.
 - `auth_index`: due-date markers `<kind>.<YYYYMMDD>.<encoded auth ID>` so the scheduler-driven
   commands read only the accounts due on a day (a subject-filtered ordered consumer), not the
   whole bucket. Markers are hints: every command re-checks the account itself.
@@ -15,6 +18,9 @@ from __future__ import annotations
 
 from datetime import date
 
+import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from services.auth.periods import day_token, parse_day_token
@@ -25,6 +31,7 @@ ORGANISATIONS = "auth_orgs"
 SESSIONS = "auth_sessions"
 NOTICES = "auth_notices"
 INDEX = "auth_index"
+UNKNOWN_LOGINS = "auth_unknown_logins"
 
 PENDING = "pending"  # registrations waiting for next-day activation, by effective day
 PASSWORD_EXPIRY = "pw"  # by the day (JST) the current password expires
@@ -65,4 +72,19 @@ class DueIndex:
         return found
 
 
-__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "DueIndex"]
+async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
+    """A bucket whose entries vanish `ttl_s` after their last write (sessions, unknown-ID
+    counters): anyone can make new ones, so they must not pile up forever."""
+    try:
+        return await js.key_value(bucket)
+    except nats.js.errors.BucketNotFoundError:
+        pass
+    try:
+        return await js.create_key_value(
+            KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=replicas, storage=StorageType.FILE)
+        )
+    except nats.js.errors.BadRequestError:
+        return await js.key_value(bucket)  # another replica created it first
+
+
+__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "UNKNOWN_LOGINS", "DueIndex", "ensure_expiring_kv"]
