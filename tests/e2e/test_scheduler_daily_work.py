@@ -1,11 +1,13 @@
-"""The scheduler driving the REAL auth service over a real nats-server, time moved by one FakeClock:
-next-day activation at 09:00 JST, password-expiry warnings 30 and 7 days before, expiry after a
-year unused, two replicas, and a restart after 09:00. Every outcome is read from the domain events
-in ENS_EVENTS (which the notifier turns into mails 1 and 5; see test_scheduler_mails.py)."""
+"""The scheduler driving the REAL auth and notifier services over a real nats-server and a real
+SMTP sink, time moved by one FakeClock: next-day activation at 09:00 JST (mail 1), password-expiry
+warnings 30 and 7 days before (mail 5), expiry after a year unused, two replicas, and a restart
+after 09:00. Outcomes are read twice: from the domain events in ENS_EVENTS and from the mails."""
 
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import json
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -19,6 +21,7 @@ from contracts.client import CommandRefused
 from contracts.common import ErrorCode
 from contracts.organisations import OrganisationKind
 from services.auth.app import build as build_auth
+from services.notifier.app import build as build_notifier
 from services.runtime.clock import JST, FakeClock, business_day
 from services.runtime.settings import RuntimeSettings
 from services.scheduler.app import SchedulerService
@@ -42,8 +45,45 @@ def scheduler(nats_url: str, clock: FakeClock) -> SchedulerService:
     return SchedulerService(RuntimeSettings(nats_url=nats_url), SchedulerSettings(triggers=False), clock)
 
 
-def auth(nats_url: str, clock: FakeClock):
-    return build_auth(RuntimeSettings(nats_url=nats_url), clock)
+def auth_and_notifier(nats_url: str, clock: FakeClock) -> list:
+    runtime = RuntimeSettings(nats_url=nats_url)
+    return [build_auth(runtime, clock), build_notifier(runtime, clock)]
+
+
+@pytest.fixture(autouse=True)
+def smtp_env(monkeypatch, mail_sink):
+    monkeypatch.setenv("ENS_SMTP_HOST", mail_sink.host)
+    monkeypatch.setenv("ENS_SMTP_PORT", str(mail_sink.port))
+    monkeypatch.setenv("ENS_SMTP_TIMEOUT_S", "5")
+    return mail_sink
+
+
+MAIL_KINDS = {"利用者情報登録完了": 1, "パスワード変更": 4, "有効期限が近づいています": 5}
+
+
+async def mails_delivered(nc, sink, within: float = 20.0) -> Counter:
+    """(recipient, mail number) of every mail the sink received, once the notifier has handled
+    every event in the stream (its durable consumer has nothing pending or unacknowledged)."""
+    js = nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        info = await js.consumer_info("ENS_EVENTS", "notifier")
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            break
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"notifier still has {info.num_pending} pending, {info.num_ack_pending} unacked")
+        await asyncio.sleep(0.05)
+    out: Counter = Counter()
+    for mail in sink.mails:
+        subject = str(email.message_from_bytes(mail.data, policy=email.policy.default)["Subject"])
+        kind = next((n for text, n in MAIL_KINDS.items() if text in subject), subject)
+        for rcpt in mail.rcpt_tos:
+            out[(rcpt, kind)] += 1
+    return out
+
+
+def organisations_only(mails: Counter) -> Counter:
+    return Counter({k: v for k, v in mails.items() if k[0].startswith("org")})
 
 
 async def officer_session(client, auth_id: str = "officer01") -> str:
@@ -101,10 +141,10 @@ def on_day(event: dict) -> date:
     return business_day(datetime.fromisoformat(event["meta"]["occurred_at"]))
 
 
-async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_days_before_and_expiry(nats_url, client, nc):
+async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_days_before_and_expiry(nats_url, client, nc, smtp_env):
     clock = FakeClock(jst(D, 10))
     sched = scheduler(nats_url, clock)
-    async with running(None, nats_url, clock, services=[auth(nats_url, clock), sched]):
+    async with running(None, nats_url, clock, services=[*auth_and_notifier(nats_url, clock), sched]):
         await sched.caught_up()  # D's own 09:00 run (nothing pending yet)
         officer = await officer_session(client)
         await register(client, officer, 0)  # never used after activation
@@ -141,6 +181,9 @@ async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_
         warned = [e for e in await auth_events(nc, "PasswordExpiryWarned", expect=4) if e["auth_id"].startswith("org-")]
         expired = [e for e in await auth_events(nc, "AccountExpired", expect=2) if e["auth_id"].startswith("org-")]
         assert await status_of(client, officer, 0) == "expired" and await status_of(client, officer, 1) == "active"
+        mails = organisations_only(await mails_delivered(nc, smtp_env))
+
+    assert mails == Counter({("org0@example.jp", 1): 1, ("org1@example.jp", 1): 1, ("org1@example.jp", 4): 1, ("org0@example.jp", 5): 2})
 
     assert sorted((e["auth_id"], on_day(e)) for e in activated) == [("org-user0", D + timedelta(days=1)), ("org-user1", D + timedelta(days=1))]
     assert datetime.fromisoformat(activated[0]["meta"]["occurred_at"]) == jst(D + timedelta(days=1))
@@ -153,11 +196,11 @@ async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_
     assert [(e["auth_id"], on_day(e)) for e in expired] == [("org-user0", D + timedelta(days=366))]
 
 
-async def test_two_scheduler_replicas_over_five_days_activate_and_warn_each_account_once(nats_url, client, nc):
+async def test_two_scheduler_replicas_over_five_days_mail_each_account_once(nats_url, client, nc, smtp_env):
     clock = FakeClock(jst(D - timedelta(days=331), 10))
     a, b = scheduler(nats_url, clock), scheduler(nats_url, clock)
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(running(None, nats_url, clock, services=[auth(nats_url, clock)]))
+        await stack.enter_async_context(running(None, nats_url, clock, services=auth_and_notifier(nats_url, clock)))
         await stack.enter_async_context(running(None, nats_url, clock, services=[a]))
         await stack.enter_async_context(running(None, nats_url, clock, services=[b]))
         await asyncio.gather(a.caught_up(), b.caught_up())
@@ -178,6 +221,8 @@ async def test_two_scheduler_replicas_over_five_days_activate_and_warn_each_acco
             await asyncio.gather(a.runner.tick(), b.runner.tick())
         activated = await auth_events(nc, "AccountActivated", expect=6)
         warned = await auth_events(nc, "PasswordExpiryWarned", expect=2)  # org-user5 and officer01
+        mails = organisations_only(await mails_delivered(nc, smtp_env))
+    assert mails == Counter({(f"org{n}@example.jp", 1): 1 for n in range(6)} | {("org5@example.jp", 5): 1})
     assert Counter((e["auth_id"], on_day(e)) for e in activated) == Counter(
         {(f"org-user{n}", D + timedelta(days=n + 1)): 1 for n in range(5)} | {("org-user5", D - timedelta(days=330)): 1}
     )
@@ -187,9 +232,9 @@ async def test_two_scheduler_replicas_over_five_days_activate_and_warn_each_acco
     assert date(2028, 5, 8) - timedelta(days=30) == D + timedelta(days=5)
 
 
-async def test_a_scheduler_stopped_over_nine_and_restarted_at_ten_activates_the_day_once(nats_url, client, nc):
+async def test_a_scheduler_stopped_over_nine_and_restarted_at_ten_activates_and_mails_once(nats_url, client, nc, smtp_env):
     clock = FakeClock(jst(D, 10))
-    async with running(None, nats_url, clock, services=[auth(nats_url, clock)]):
+    async with running(None, nats_url, clock, services=auth_and_notifier(nats_url, clock)):
         first = scheduler(nats_url, clock)
         async with running(None, nats_url, clock, services=[first]):
             await first.caught_up()
@@ -198,6 +243,7 @@ async def test_a_scheduler_stopped_over_nine_and_restarted_at_ten_activates_the_
             await first.runner.tick()
         officer = await login(client, "officer01", OFFICER_PW)
         assert await status_of(client, officer, 0) == "pending"  # stopped at 08:30, down over 09:00
+        assert organisations_only(await mails_delivered(nc, smtp_env)) == Counter()
 
         clock.set(jst(D + timedelta(days=1), 10))
         back = scheduler(nats_url, clock)
@@ -211,6 +257,8 @@ async def test_a_scheduler_stopped_over_nine_and_restarted_at_ten_activates_the_
         async with running(None, nats_url, clock, services=[again]):
             assert not any(r.ran for r in await again.caught_up())
         activated = await auth_events(nc, "AccountActivated", expect=1)
+        mails = organisations_only(await mails_delivered(nc, smtp_env))
+    assert mails == Counter({("org0@example.jp", 1): 1})
     assert [(e["auth_id"], datetime.fromisoformat(e["meta"]["occurred_at"])) for e in activated] == [
         ("org-user0", jst(D + timedelta(days=1), 10))
     ]
