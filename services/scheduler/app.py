@@ -44,6 +44,10 @@ class SchedulerService(ServiceBase):
         handlers.register(self.router, lambda: self.runner)
 
     @property
+    def triggers(self) -> CronTriggers | None:
+        return self._triggers
+
+    @property
     def runner(self) -> JobRunner:
         if self._runner is None:
             raise RuntimeError("scheduler used before start()")

@@ -184,3 +184,17 @@ async def test_ens_jobs_run_and_list_as_an_operator_uses_them(nats_url, clock):
         code, out, _ = await _ens(nats_url, "jobs", "list", "--json")
     assert code == 0 and len(json.loads(out)["jobs"]) == len(JobName)
     assert work.calls == Counter({("SendPasswordExpiryWarnings", date(2027, 11, 26)): 1})
+
+
+async def test_the_cron_triggers_fire_each_job_at_its_japan_time(nats_url, clock):
+    clock.set(jst(2027, 11, 27, 23))
+    service = scheduler(nats_url, clock, filing_purge_time="03:30")
+    async with running(None, nats_url, clock, services=[CountingWork(), service]):
+        assert service.triggers is not None
+        fires = service.triggers.next_fire_times()
+    assert set(fires) == {j.value for j in JobName} | {"retry"}
+    for name, at in fires.items():
+        if name == "retry":
+            continue
+        local = at.astimezone(JST)
+        assert (local.hour, local.minute) == ((3, 30) if name == "purge_filings" else (9, 0)), name

@@ -6,7 +6,7 @@ periodic tick retries a failed or abandoned run of today within the catch-up gra
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -37,6 +37,10 @@ class CronTriggers:
             coalesce=True,
             max_instances=1,
         )
+
+    def next_fire_times(self) -> dict[str, datetime | None]:
+        """When APScheduler will next fire each job (for status and tests)."""
+        return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
 
     def start(self) -> None:
         self._scheduler.start()
