@@ -90,6 +90,7 @@ class SchedulerService(ServiceBase):
                 if asyncio.get_running_loop().time() > deadline:
                     log.warning("scheduler: not answering itself; catch-up left to the periodic tick")
                     return []
+                await asyncio.sleep(0.05)  # "no responders" comes back at once; do not spin
         runs = await self.runner.tick()
         for run in runs:
             log.info("catch-up %s for %s: %s", run.job, run.business_day, run.status if run.ran else "already done")

@@ -133,7 +133,8 @@ class JobRunner:
         key = run_key(job, day)
         claimed = await self._claim(key, job, as_of, force)
         if isinstance(claimed, JobRun):
-            await self._audited(actor, key, "skipped", claimed)
+            if actor != "system":  # the periodic retry tick of every replica would flood the trail
+                await self._audited(actor, key, "skipped", claimed)
             return claimed
         doc, revision = claimed
         try:
