@@ -268,3 +268,40 @@ async def _refused(coro) -> CommandRefused:
     with pytest.raises(CommandRefused) as err:
         await coro
     return err.value
+
+
+async def test_the_nightly_purge_deletes_a_filing_a_year_after_it_became_final_through_the_real_filing_service(nats_url, client):
+    from contracts import filing as f
+    from services.filing.app import build as build_filing
+
+    clock = FakeClock(jst(D, 10))
+    sched = scheduler(nats_url, clock)
+    runtime = RuntimeSettings(nats_url=nats_url)
+    async with running(None, nats_url, clock, services=[build_auth(runtime, clock), build_filing(runtime, clock), sched]):
+        await sched.caught_up()
+        await register(client, await officer_session(client), 0)
+        clock.set(jst(D + timedelta(days=1)))
+        await sched.runner.tick()
+        clock.set(jst(D + timedelta(days=1), 10))
+        session = await login(client, "org-user0", ORG_PW)
+        person = f.Person(
+            nationality="VNM", name_latin="NGUYEN VAN AN", sex=f.Sex.MALE, date_of_birth=date(1998, 4, 1),
+            residence_card_number="AB12345678CD", event_date=date(2028, 3, 1),
+        )
+        submitted = await client.call(f.SubmitFiling(session_token=session, kind=f.FilingKind.EMPLOYMENT_CONTRACT_CHANGE, persons=[person]))
+        number = submitted.filing.reception_number
+        await client.call(f.WithdrawFiling(session_token=session, reception_number=number, based_on_version=1))  # final now
+
+        clock.set(jst(D + timedelta(days=366), 3))  # 365 days after 10:00 on D+1 is not over yet
+        (early,) = await sched.runner.tick()
+        clock.set(jst(D + timedelta(days=367), 3))
+        (due,) = await sched.runner.tick()
+        clock.set(jst(D + timedelta(days=367), 4))
+        (again,) = await sched.runner.tick()
+        officer = await officer_session(client, "officer02")
+        gone = await _refused(client.call(f.GetFiling(session_token=officer, reception_number=number)))
+
+    assert early.job == "purge_filings" and early.status == "done" and (early.processed, early.changed) == (1, 0)
+    assert due.status == "done" and (due.processed, due.changed) == (1, 1)
+    assert not again.ran
+    assert gone.code == ErrorCode.NOT_FOUND
