@@ -211,16 +211,10 @@ class FilingDesk:
             if cmd.organisation_id and cmd.organisation_id != organisation_id:
                 raise Forbidden("他の機関の届出・報告は照会できません。")
         trail.target = organisation_id
-        rows = [
-            r
-            for r in reversed(await self._store.index_rows(organisation_id))
-            if (cmd.status is None or r.status == cmd.status) and (cmd.kind is None or r.kind == cmd.kind)
-        ]
-        start = (cmd.page - 1) * cmd.page_size
-        page = rows[start : start + cmd.page_size]
+        total, page = await self._store.index_page(organisation_id, cmd.status, cmd.kind, cmd.page, cmd.page_size)
         return FilingPage(
             items=[await self._summary(organisation_id, r) for r in page],
-            total=len(rows),
+            total=total,
             page=cmd.page,
             page_size=cmd.page_size,
         )

@@ -147,10 +147,21 @@ class FilingStore:
 
     # ---- the per-organisation index --------------------------------------------------
 
-    async def index_rows(self, organisation_id: str) -> list[IndexRow]:
-        """Oldest first."""
+    async def index_page(
+        self, organisation_id: str, status: FilingStatus | None, kind: FilingKind | None, page: int, page_size: int
+    ) -> tuple[int, list[IndexRow]]:
+        """One page of the organisation's filings, newest first, and how many match in all.
+        Filters run on the packed rows; only the page's rows are unpacked."""
         _, rows = await self._read_index(organisation_id)
-        return [IndexRow.unpack(r) for r in rows]
+        status_code = _STATUSES.index(status) if status is not None else None
+        kind_code = _KINDS.index(kind) if kind is not None else None
+        matching = [
+            r
+            for r in reversed(rows)
+            if (status_code is None or r[2] == status_code) and (kind_code is None or r[1] == kind_code)
+        ]
+        start = (page - 1) * page_size
+        return len(matching), [IndexRow.unpack(r) for r in matching[start : start + page_size]]
 
     async def _read_index(self, organisation_id: str) -> tuple[int | None, list[list[Any]]]:
         try:
