@@ -46,10 +46,23 @@ class JobSpec:
             assert fire is not None
         return fire.astimezone(now.tzinfo)
 
+    def due_slot(self, now: datetime, grace: timedelta) -> datetime | None:
+        """The scheduled moment (today's, or yesterday's when the grace reaches past midnight)
+        that has come and is not longer than `grace` ago; None when nothing is due."""
+        today = business_day(now)
+        for day in (today, today - timedelta(days=1)):
+            scheduled = self.scheduled_on(day)
+            if scheduled <= now <= scheduled + grace:
+                return scheduled
+        return None
+
     def due(self, now: datetime, grace: timedelta) -> bool:
-        """Its time today (JST) has come, and not longer than `grace` ago."""
-        scheduled = self.scheduled_on(business_day(now))
-        return scheduled <= now <= scheduled + grace
+        return self.due_slot(now, grace) is not None
+
+    def as_of_for(self, slot: datetime, now: datetime) -> datetime:
+        """A run counts for its slot's business day: `now` on that day, else the slot itself
+        (a 23:00 job caught up at 01:00 is still the previous day's run)."""
+        return now if business_day(now) == business_day(slot) else slot
 
 
 def job_table(settings: SchedulerSettings) -> dict[JobName, JobSpec]:

@@ -114,15 +114,22 @@ class JobRunner:
         now = now or self._clock.now()
         runs = []
         for spec in self.jobs.values():
-            if spec.due(now, self._grace):
-                runs.append(await self.run(spec.name, now, actor="system"))
+            try:
+                run = await self.run_if_due(spec.name, now)
+            except Exception:  # noqa: BLE001 - e.g. NATS away: the next tick retries; the other jobs still run
+                log.exception("job %s: could not run; the next tick retries", spec.name)
+                continue
+            if run is not None:
+                runs.append(run)
         return runs
 
-    async def run_if_due(self, job: JobName) -> JobRun | None:
-        now = self._clock.now()
-        if not self.jobs[job].due(now, self._grace):
+    async def run_if_due(self, job: JobName, now: datetime | None = None) -> JobRun | None:
+        now = now or self._clock.now()
+        spec = self.jobs[job]
+        slot = spec.due_slot(now, self._grace)
+        if slot is None:
             return None
-        return await self.run(job, now, actor="system")
+        return await self.run(job, spec.as_of_for(slot, now), actor="system")
 
     # ---- one run --------------------------------------------------------------------------
 

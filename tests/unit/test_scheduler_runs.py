@@ -250,3 +250,29 @@ def test_next_run_is_strictly_after_now_across_the_utc_date_line():
     assert spec.next_run_after(jst(2027, 11, 26, 8, 59)) == jst(2027, 11, 26, 9)
     assert spec.due(jst(2027, 11, 26, 9) + timedelta(hours=5), timedelta(hours=6))
     assert not spec.due(jst(2027, 11, 26, 9) - timedelta(seconds=1), timedelta(hours=6))
+
+
+async def test_a_late_evening_job_caught_up_after_midnight_counts_for_its_own_day(ledger, services, clock):
+    r = runner(ledger, services, clock, account_expiry_time="23:00", filing_purge_time="02:00")
+    clock.set(jst(2027, 11, 27, 1, 30))  # down at 23:00 on the 26th, back at 01:30
+    (run,) = await r.tick()
+    assert run.job == JobName.EXPIRE_ACCOUNTS and run.business_day == date(2027, 11, 26)
+    assert run.as_of == jst(2027, 11, 26, 23)
+    clock.set(jst(2027, 11, 27, 2, 30))
+    runs = {run.job: run for run in await r.tick()}
+    assert not runs[JobName.EXPIRE_ACCOUNTS].ran  # the 26th's run is done; still within its grace
+    purge = runs[JobName.PURGE_FILINGS]  # its own 02:00 slot of the 27th
+    assert purge.ran and purge.job == JobName.PURGE_FILINGS and purge.business_day == date(2027, 11, 27)
+
+
+async def test_one_job_that_cannot_be_claimed_does_not_stop_the_others(services, clock):
+    class BrokenFor(MemoryLedger):
+        async def get(self, key):
+            if key.startswith("activate_registrations."):
+                raise ConnectionError("KV away")
+            return await super().get(key)
+
+    r = runner(BrokenFor(), services, clock, filing_purge_time="02:00")
+    clock.set(jst(2027, 11, 26, 9))
+    runs = await r.tick()
+    assert {run.job for run in runs} == {JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS}
