@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 import base64
-from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -66,6 +65,10 @@ class Renderer:
         self._settings = settings
         self._env = env or build_environment()
         self._domain = settings.sender.rpartition("@")[2]
+        self._templates = {
+            t: (self._env.get_template(f"{t.value}.txt.j2"), self._env.get_template(f"{t.value}.html.j2"))
+            for t in MailType
+        }
 
     def message_id(self, mail_id: str) -> str:
         return f"<{mail_id}@{self._domain}>"
@@ -78,12 +81,12 @@ class Renderer:
             "organisation_name": None,
             **mail.context,
         }
-        text_tmpl = self._env.get_template(f"{mail.mail_type.value}.txt.j2")
+        text_tmpl, html_tmpl = self._templates[mail.mail_type]
         title = "".join(text_tmpl.blocks["subject"](text_tmpl.new_context(ctx))).strip()
         subject = f"【{self._settings.system_name}】{title}"
         ctx["subject"] = subject
         text = text_tmpl.render(ctx)
-        html = self._env.get_template(f"{mail.mail_type.value}.html.j2").render(ctx)
+        html = html_tmpl.render(ctx)
         message_id = self.message_id(mail.mail_id)
         data = build_message(
             sender=self._settings.sender,
@@ -101,10 +104,35 @@ class Renderer:
 
 
 def _encoded(name: str, value: str) -> str:
-    """A header value: as is when ASCII, else RFC 2047 words folded at 76 columns between characters."""
+    """A header value: as is when ASCII, else RFC 2047 encoded words (UTF-8, base64), folded.
+
+    Words are cut between characters, never inside one, so each decodes on its own; the first
+    line leaves room for `Name: `, and no word exceeds the 75 characters RFC 2047 allows, so no
+    line exceeds 78. (`email.header.Header` does the same but costs ~0.1 ms per header.)
+    """
     if value.isascii():
         return value
-    return Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
+    words: list[str] = []
+    start = octets = 0
+    most = _octets_fitting(min(78 - len(name) - 2, 75))  # the first line: "Name: " + word
+    for i, char in enumerate(value):
+        code = ord(char)
+        size = 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+        if octets + size > most:
+            words.append(_word(value[start:i]))
+            start, octets, most = i, 0, _octets_fitting(75)
+        octets += size
+    words.append(_word(value[start:]))
+    return f"{CRLF} ".join(words)
+
+
+def _octets_fitting(length: int) -> int:
+    """How many UTF-8 octets a base64 encoded word of at most `length` characters holds."""
+    return (length - len("=?utf-8?b??=")) // 4 * 3
+
+
+def _word(text: str) -> str:
+    return f"=?utf-8?b?{base64.b64encode(text.encode()).decode()}?="
 
 
 def _base64_part(content_type: str, body: str) -> str:

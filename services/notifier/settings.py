@@ -50,6 +50,12 @@ class NotifierSettings(BaseSettings):
 
     durable: str = Field(default="notifier", description="Durable consumer on ENS_EVENTS that all replicas share.")
     batch: int = Field(default=128, ge=1, le=1024, description="Events fetched per pull request.")
+    fetch_wait_s: float = Field(
+        default=0.02,
+        gt=0,
+        le=5,
+        description="How long a pull waits for a full batch; short, because it is added to a quiet period's latency.",
+    )
     max_in_flight: int = Field(default=256, ge=1, le=10_000, description="Events worked on at once per replica.")
     ack_wait_s: float = Field(
         default=90.0,

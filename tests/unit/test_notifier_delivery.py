@@ -1,0 +1,169 @@
+"""The delivery rules with fakes (ledger in memory, a scripted mailer, a FakeClock)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import pytest
+
+from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType
+from services.notifier.delivery import (
+    Deliverer, PermanentFailure, RetryLater, RetryPolicy, Settled, SmtpAnswer, TemporaryFailure,
+)
+from services.notifier.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.rendering import Renderer
+from services.notifier.routing import MailRequest, mails_for
+from services.notifier.samples import sample_event
+from services.notifier.settings import NotifierSettings
+from services.runtime.clock import FakeClock
+
+
+@dataclass
+class MemoryLedger:
+    """The ledger's rules over a dict; revisions count like a KV entry's."""
+
+    entries: dict[str, tuple[DeliveryRecord, Lease | None, int]] = field(default_factory=dict)
+
+    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
+        held = lease_for(owner, now, lease)
+        if mail.mail_id not in self.entries:
+            record = first_record(mail, now)
+            self.entries[mail.mail_id] = (record, held, 1)
+            return Claim(ClaimOutcome.NEW, record, 1)
+        record, current, rev = self.entries[mail.mail_id]
+        outcome = decide(record, current, now, owner)
+        if outcome is ClaimOutcome.RESUMED:
+            self.entries[mail.mail_id] = (record, held, rev + 1)
+            return Claim(outcome, record, rev + 1)
+        return Claim(outcome, record, rev, busy_until=current.until if current else None)
+
+    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+        _, _, rev = self.entries[mail.mail_id]
+        if rev != claim.revision:
+            return False
+        self.entries[mail.mail_id] = (record, None, rev + 1)
+        return True
+
+    async def query(self, **_: object) -> list[DeliveryRecord]:
+        return [r for r, _, _ in self.entries.values()]
+
+
+@dataclass
+class ScriptedMailer:
+    script: list[Exception] = field(default_factory=list)
+    sent: list[tuple[str, bytes]] = field(default_factory=list)
+    attempts: int = 0
+
+    async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
+        self.attempts += 1
+        if self.script:
+            raise self.script.pop(0)
+        self.sent.append((recipient, data))
+        return SmtpAnswer(250, "2.0.0 OK")
+
+
+POLICY = RetryPolicy((60, 300, 1800, 7200), 6 * 3600, timedelta(days=3))
+
+
+def deliverer(ledger, mailer, clock, lease=timedelta(seconds=90)):
+    return Deliverer(ledger, mailer, Renderer(NotifierSettings()), clock, POLICY,
+                     sender="no-reply@ens.example.jp", lease=lease, instance="test")
+
+
+def test_the_default_backoff_is_1m_5m_30m_2h_then_every_6h_until_3_days():
+    s = NotifierSettings()
+    policy = RetryPolicy(s.retry_delays_s, s.retry_every_s, timedelta(seconds=s.give_up_after_s))
+    assert [policy.delay(n) for n in range(1, 8)] == [60, 300, 1800, 7200, 21600, 21600, 21600]
+    start = datetime(2027, 4, 1).astimezone()
+    assert not policy.gives_up(start, start + timedelta(days=3) - timedelta(seconds=1))
+    assert policy.gives_up(start, start + timedelta(days=3))
+
+
+async def test_an_event_delivered_twice_sends_one_mail():
+    ledger, mailer, clock = MemoryLedger(), ScriptedMailer(), FakeClock()
+    d = deliverer(ledger, mailer, clock)
+    event = sample_event(MailType.FILING_SUBMITTED)
+    assert isinstance(await d.deliver_event(event), Settled)
+    assert isinstance(await d.deliver_event(event), Settled)
+    assert len(mailer.sent) == 1 and d.duplicates == 1
+
+
+async def test_a_temporary_failure_asks_for_the_next_delay_and_records_retrying():
+    ledger, clock = MemoryLedger(), FakeClock()
+    mailer = ScriptedMailer([TemporaryFailure(451, "4.3.0 later"), TemporaryFailure(None, "ConnectionRefusedError")])
+    d = deliverer(ledger, mailer, clock)
+    event = sample_event(MailType.PASSWORD_CHANGED)
+    assert await d.deliver_event(event) == RetryLater(60)
+    (record, lease, _), = ledger.entries.values()
+    assert (record.status, record.attempts, record.smtp_code, lease) == (DeliveryStatus.RETRYING, 1, 451, None)
+    assert record.next_attempt_at == clock.now() + timedelta(seconds=60)
+    clock.advance(seconds=60)
+    assert await d.deliver_event(event) == RetryLater(300)
+    clock.advance(seconds=300)
+    assert isinstance(await d.deliver_event(event), Settled)
+    (record, _, _), = ledger.entries.values()
+    assert (record.status, record.attempts, record.smtp_code) == (DeliveryStatus.SENT, 3, 250)
+    assert len(mailer.sent) == 1
+
+
+async def test_a_permanent_failure_is_recorded_failed_and_never_retried():
+    ledger, clock = MemoryLedger(), FakeClock()
+    mailer = ScriptedMailer([PermanentFailure(550, "5.1.1 unknown user")])
+    d = deliverer(ledger, mailer, clock)
+    event = sample_event(MailType.FILING_WITHDRAWN)
+    assert isinstance(await d.deliver_event(event), Settled)
+    assert isinstance(await d.deliver_event(event), Settled)
+    (record, _, _), = ledger.entries.values()
+    assert (record.status, record.attempts, record.smtp_code) == (DeliveryStatus.FAILED, 1, 550)
+    assert mailer.attempts == 1
+
+
+async def test_temporary_failures_for_three_days_end_as_failed():
+    ledger, clock = MemoryLedger(), FakeClock()
+    mailer = ScriptedMailer([TemporaryFailure(421, "busy")] * 100)
+    d = deliverer(ledger, mailer, clock)
+    event = sample_event(MailType.AUTH_ID_REISSUE)
+    waited = 0.0
+    while isinstance(outcome := await d.deliver_event(event), RetryLater):
+        waited += outcome.delay
+        clock.advance(seconds=outcome.delay)
+    (record, _, _), = ledger.entries.values()
+    assert record.status == DeliveryStatus.FAILED and waited >= 3 * 86400
+    assert record.attempts == 4 + 12 + 1  # four early retries, 6-hourly ones up to 3 days, the last
+
+
+async def test_a_live_claim_of_another_worker_makes_this_one_wait_for_its_lease():
+    ledger, mailer, clock = MemoryLedger(), ScriptedMailer(), FakeClock()
+    mail = mails_for(sample_event(MailType.FILING_CHANGED))[0]
+    other = await ledger.claim(mail, now=clock.now(), owner="other/1", lease=timedelta(seconds=90))
+    assert other.outcome is ClaimOutcome.NEW
+    d = deliverer(ledger, mailer, clock)
+    clock.advance(seconds=30)
+    assert await d.deliver(mail) == pytest.approx(60)
+    assert mailer.sent == []
+    clock.advance(seconds=61)  # the other worker died: its lease ran out, this one takes over
+    assert await d.deliver(mail) is None
+    assert len(mailer.sent) == 1
+
+
+async def test_an_email_change_settles_only_when_both_mails_are():
+    ledger, clock = MemoryLedger(), FakeClock()
+    mailer = ScriptedMailer([TemporaryFailure(451, "later")])
+    d = deliverer(ledger, mailer, clock)
+    event = sample_event(MailType.EMAIL_CHANGED)
+    assert isinstance(await d.deliver_event(event), RetryLater)
+    assert len(mailer.sent) == 1
+    assert isinstance(await d.deliver_event(event), Settled)
+    assert sorted(r for r, _ in mailer.sent) == sorted([event.new_email, event.old_email])
+
+
+def test_a_finished_mail_is_done_whoever_holds_a_lease():
+    mail = mails_for(sample_event(MailType.FILING_SUBMITTED))[0]
+    now = FakeClock().now()
+    sent = first_record(mail, now).model_copy(update={"status": DeliveryStatus.SENT})
+    assert decide(sent, Lease("x", now + timedelta(hours=1)), now, "y") is ClaimOutcome.DONE
+    queued = first_record(mail, now)
+    assert decide(queued, Lease("x", now + timedelta(seconds=1)), now, "y") is ClaimOutcome.BUSY
+    assert decide(queued, Lease("x", now), now, "y") is ClaimOutcome.RESUMED
+    assert decide(queued, None, now, "y") is ClaimOutcome.RESUMED
