@@ -39,6 +39,7 @@ class AuthService(ServiceBase):
         self.passwords = Passwords(settings.hash_parameters())
         self._accounts: Accounts | None = None
         self._relay: OutboxRelay | None = None
+        self._feed: kv.NoticeFeed | None = None
         handlers.register(self.router, self.accounts)
 
     def accounts(self) -> Accounts:
@@ -65,13 +66,15 @@ class AuthService(ServiceBase):
         def store(bucket: str) -> OutboxStore:
             return OutboxStore(buckets[bucket], source=self.name, bucket=bucket, clock=self.clock)
 
+        self._feed = kv.NoticeFeed(buckets[kv.NOTICES])
+        await self._feed.start()
         self._accounts = Accounts(
             accounts=store(kv.ACCOUNTS),
             organisations=store(kv.ORGANISATIONS),
             unknown_logins=store(kv.UNKNOWN_LOGINS),
             index=kv.DueIndex(buckets[kv.INDEX]),
             sessions=Sessions(store(kv.SESSIONS), periods),
-            notices=Notices(store(kv.NOTICES)),
+            notices=Notices(store(kv.NOTICES), self._feed),
             passwords=self.passwords,
             audit=Auditor(ctx.js, self.name, self.clock),
             clock=self.clock,
@@ -85,6 +88,9 @@ class AuthService(ServiceBase):
         if self._relay is not None:
             await self._relay.stop()
             self._relay = None
+        if self._feed is not None:
+            await self._feed.stop()
+            self._feed = None
         self._accounts = None
         await super().stop()
 

@@ -16,7 +16,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 from datetime import date
+from typing import Any
 
 import nats.js.errors
 from nats.js import JetStreamContext
@@ -72,6 +76,56 @@ class DueIndex:
         return found
 
 
+class NoticeFeed:
+    """The notices bucket mirrored in memory by a KV watcher, so a login reads no bucket for
+    them. Small by nature (a handful of お知らせ); a change reaches every replica within ms."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self._kv = kv
+        self._notices: dict[str, dict[str, Any]] = {}
+        self._watcher: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._watcher = await self._kv.watchall()
+        while (entry := await self._watcher.updates(timeout=30)) is not None:
+            self._apply(entry)
+        self._task = asyncio.create_task(self._follow(), name="auth-notice-feed")
+
+    async def _follow(self) -> None:
+        async for entry in self._watcher:
+            if entry is not None:
+                self._apply(entry)
+
+    def _apply(self, entry: Any) -> None:
+        key = decode_key(entry.key)
+        if entry.operation in ("DEL", "PURGE") or not entry.value:
+            self._notices.pop(key, None)
+        else:
+            self._notices[key] = json.loads(entry.value)["state"]
+
+    def put(self, notice_id: str, state: dict[str, Any] | None) -> None:
+        """The writer's own change, visible to its next read at once (read-your-writes)."""
+        if state is None:
+            self._notices.pop(notice_id, None)
+        else:
+            self._notices[notice_id] = state
+
+    def current(self) -> list[dict[str, Any]]:
+        return list(self._notices.values())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):  # the connection may be closing already
+                await self._watcher.stop()
+            self._watcher = None
+
+
 async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
     """A bucket whose entries vanish `ttl_s` after their last write (sessions, unknown-ID
     counters): anyone can make new ones, so they must not pile up forever."""
@@ -87,4 +141,4 @@ async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float,
         return await js.key_value(bucket)  # another replica created it first
 
 
-__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "UNKNOWN_LOGINS", "DueIndex", "ensure_expiring_kv"]
+__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "UNKNOWN_LOGINS", "DueIndex", "NoticeFeed", "ensure_expiring_kv"]

@@ -1,0 +1,220 @@
+"""Logins per second through the suite vs a bare argon2id verify loop, and the timing gap between
+an unknown auth ID and a wrong password.
+
+    python bench/login.py [--accounts 8] [--logins 500] [--tries 200]
+
+Starts its own nats-server (free port, temporary store, stopped at the end) and hosts the real
+auth service with the production hash parameters (argon2id, OWASP: 19 MiB, t=2, p=1). Then:
+
+- baseline: `PasswordHasher.verify` of the same kind of hash on as many threads as there are
+  cores (what the hardware can verify at most);
+- suite: Login requests over NATS with 2 × cores in flight, each one a real login (hash verify,
+  CAS write of the account, session write, audit record) answered with a session token;
+- the two alternate in 5 rounds (the machine may be shared); figures are the rounds' medians;
+- timing: 200 tries each of an unknown ID and a wrong password for an existing account,
+  alternating, one at a time; the median latency of each and their difference. (The bench runs
+  the service with a lockout threshold it cannot reach, so every wrong password is verified.)
+
+Last line: one JSON object with logins_per_s, hash_verify_per_s, ratio (target >= 0.8),
+timing_gap_ms, cores and versions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, time as dtime
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+from argon2 import PasswordHasher  # noqa: E402
+
+from contracts import auth as a  # noqa: E402
+from contracts.client import CommandRefused, EnsClient  # noqa: E402
+from contracts.organisations import OrganisationKind  # noqa: E402
+from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from services.auth.app import AuthService  # noqa: E402
+from services.auth.settings import AuthSettings  # noqa: E402
+from services.runtime.clock import SystemClock, jst_at  # noqa: E402
+from services.runtime.host import Host  # noqa: E402
+from services.runtime.settings import RuntimeSettings  # noqa: E402
+
+OPERATOR_TOKEN = "bench-operator-token-0123456789"
+OFFICER = ("benchofficer", "Officer#2027pw")
+PASSWORD = "Bench#2027pass"
+WRONG = "Wrong#2027pass"
+ROUNDS = 5
+
+
+def corporate_number(seed: int) -> str:
+    """A 13-digit corporate number with a valid check digit."""
+    body = f"{seed:012d}"
+    total = sum(int(d) * (1 if n % 2 else 2) for n, d in enumerate(reversed(body), start=1))
+    return f"{9 - total % 9}{body}"
+
+
+def bare_verify_rate(hasher: PasswordHasher, stored: str, n: int, workers: int) -> float:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda _: hasher.verify(stored, PASSWORD), range(workers)))  # warm the threads
+        t0 = time.perf_counter()
+        list(pool.map(lambda _: hasher.verify(stored, PASSWORD), range(n)))
+        return n / (time.perf_counter() - t0)
+
+
+async def setup_accounts(client: EnsClient, n: int) -> list[str]:
+    await client.call(
+        a.CreateOfficer(operator_token=OPERATOR_TOKEN, auth_id=OFFICER[0], password=OFFICER[1], name="ベンチ職員", email="o@example.go.jp")
+    )
+    officer = (await client.call(a.Login(auth_id=OFFICER[0], password=OFFICER[1]))).session_token
+    ids = []
+    effective = None
+    for i in range(n):
+        auth_id = f"bench-user{i:03d}"
+        org = a.Organisation(organisation_id=corporate_number(1000 + i), kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"ベンチ{i}")
+        reg = await client.call(
+            a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"b{i}@example.jp")
+        )
+        effective = reg.effective_on
+        ids.append(auth_id)
+    assert effective is not None
+    # The next-day batch, run as of its time (the command decides by as_of, not by the wall clock).
+    done = await client.call(a.ActivateDueRegistrations(as_of=jst_at(effective, dtime(9, 0))))
+    assert done.changed == n, done
+    return ids
+
+
+async def timed(coro) -> tuple[float, bytes | None]:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    reply = await coro
+    return time.perf_counter() - t0, reply
+
+
+async def run(url: str, accounts: int, logins: int, tries: int) -> dict:
+    cores = os.cpu_count() or 1
+    clock = SystemClock()
+    settings = RuntimeSettings(nats_url=url, request_timeout_s=120)
+    auth_settings = AuthSettings(operator_token=OPERATOR_TOKEN, lockout_threshold=10**9)
+    service = AuthService(settings, auth_settings, clock)
+    params = service.passwords.params
+    hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
+    stored = hasher.hash(PASSWORD)
+
+    host = Host([service], settings, clock)
+    await host.start()
+    nc = await nats.connect(url)
+    try:
+        client = EnsClient(nc, timeout=120)
+        ids = await setup_accounts(client, accounts)
+        for auth_id in ids:  # warm-up
+            await client.call(a.Login(auth_id=auth_id, password=PASSWORD))
+
+        in_flight = asyncio.Semaphore(2 * cores)
+
+        async def one(i: int) -> None:
+            async with in_flight:
+                reply = await client.call(a.Login(auth_id=ids[i % len(ids)], password=PASSWORD))
+                assert isinstance(reply, a.LoginResult)
+
+        # Baseline and suite alternate in rounds, so a change in the machine's load (other
+        # programs on the same cores) hits both alike; the figures are the medians of the rounds.
+        per_round = max(1, logins // ROUNDS)
+        rounds = []
+        for r in range(ROUNDS):
+            verify_rate = await asyncio.to_thread(bare_verify_rate, hasher, stored, per_round, cores)
+            t0 = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(per_round)))
+            login_rate = per_round / (time.perf_counter() - t0)
+            rounds.append((login_rate, verify_rate))
+            print(f"round {r + 1}: suite {login_rate:.1f} logins/s, bare verify {verify_rate:.1f}/s, ratio {login_rate / verify_rate:.2f}", flush=True)
+        logins_per_s = statistics.median(x for x, _ in rounds)
+        hash_verify_per_s = statistics.median(y for _, y in rounds)
+        ratio = statistics.median(x / y for x, y in rounds)
+
+        async def raw(auth_id: str, password: str) -> bytes:
+            payload = a.Login(auth_id=auth_id, password=password).model_dump_json().encode()
+            return (await nc.request(a.Login.SUBJECT, payload, timeout=120)).data
+
+        unknown_ms, wrong_ms = [], []
+        replies = set()
+        for i in range(tries):
+            # Alternate which goes first so drift in machine load hits both equally.
+            order = [("unknown", f"nobody{i:05d}"), ("wrong", ids[i % len(ids)])]
+            for kind, auth_id in order if i % 2 == 0 else order[::-1]:
+                elapsed, reply = await timed(raw(auth_id, WRONG))
+                (unknown_ms if kind == "unknown" else wrong_ms).append(elapsed * 1000)
+                replies.add(reply)
+        identical = len(replies) == 1
+        gap = statistics.median(unknown_ms) - statistics.median(wrong_ms)
+        print(
+            f"timing: median unknown {statistics.median(unknown_ms):.2f} ms, wrong password "
+            f"{statistics.median(wrong_ms):.2f} ms, gap {gap:+.2f} ms; replies identical: {identical}",
+            flush=True,
+        )
+    finally:
+        await nc.close()
+        await host.stop()
+
+    return {
+        "bench": "login",
+        "logins": logins,
+        "logins_per_s": round(logins_per_s, 1),
+        "hash_verify_per_s": round(hash_verify_per_s, 1),
+        "ratio": round(ratio, 3),
+        "rounds": [{"logins_per_s": round(x, 1), "hash_verify_per_s": round(y, 1)} for x, y in rounds],
+        "target_ratio": 0.8,
+        "timing_gap_ms": round(gap, 3),
+        "median_unknown_ms": round(statistics.median(unknown_ms), 3),
+        "median_wrong_password_ms": round(statistics.median(wrong_ms), 3),
+        "tries": tries,
+        "replies_byte_identical": identical,
+        "hash": {"algorithm": "argon2id", "memory_kib": params.memory_kib, "time_cost": params.time_cost, "parallelism": params.parallelism},
+        "in_flight": 2 * cores,
+        "cores": cores,
+        "versions": versions(),
+    }
+
+
+def versions() -> dict:
+    out = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "nats-server": out.split()[-1].lstrip("v") if out else "?",
+        **{p: version(p) for p in ("nats-py", "faststream", "argon2-cffi", "argon2-cffi-bindings", "pydantic")},
+    }
+
+
+async def main(accounts: int, logins: int, tries: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="ens-bench-") as tmp:
+        server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        server.start()
+        try:
+            return await run(server.url, accounts, logins, tries)
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=8)
+    parser.add_argument("--logins", type=int, default=500)
+    parser.add_argument("--tries", type=int, default=200)
+    args = parser.parse_args()
+    try:
+        result = asyncio.run(main(args.accounts, args.logins, args.tries))
+    except CommandRefused as exc:
+        print(f"bench: refused: {exc.error.code}: {exc.error.message}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps(result, ensure_ascii=False))
