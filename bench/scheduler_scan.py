@@ -8,7 +8,7 @@ through auth's own store code (its outbox store and its due-date index, as regis
 activation leave them), then sends the scheduler's RunJob(password_expiry_warnings) and times
 it until auth answers. Half the accounts are a launch cohort whose passwords expire in exactly
 30 days (the peak day: every one of them gets mail 5); the other half set their passwords on
-days spread over the year, as in steady state.
+days spread over the year, as in steady state (the next day is timed too: an ordinary day).
 
 Baseline, measured in the same run: reading every account entry once (what any scan without
 auth's due-date index would cost at least). Last line: one JSON object.
@@ -159,6 +159,15 @@ async def run(url: str, n: int) -> dict:
         assert isinstance(again, JobRun) and not again.ran
         forced = await client.call(RunJob(job=JobName.PASSWORD_EXPIRY_WARNINGS, as_of=AS_OF, force=True))
         assert isinstance(forced, JobRun) and forced.changed == 0, forced  # auth warns once per password and day
+
+        # An ordinary day: the next one, when only the accounts spread over the year are due.
+        next_day = AS_OF + timedelta(days=1)
+        clock.set(next_day)
+        t1 = time.perf_counter()
+        ordinary = await client.call(RunJob(job=JobName.PASSWORD_EXPIRY_WARNINGS, as_of=next_day))
+        ordinary_s = time.perf_counter() - t1
+        assert isinstance(ordinary, JobRun) and ordinary.ran and ordinary.status == "done", ordinary
+        print(f"ordinary day: {ordinary.changed} warnings in {ordinary_s:.2f} s", flush=True)
     finally:
         await nc.close()
         await host.stop()
@@ -177,6 +186,8 @@ async def run(url: str, n: int) -> dict:
         "scan_vs_full_read": round(scan_s / full_read_s, 2) if full_read_s else None,
         "second_run_same_day_seconds": round(again_s, 3),
         "forced_rerun_warnings": forced.changed,
+        "ordinary_day_seconds": round(ordinary_s, 3),
+        "ordinary_day_warnings": ordinary.changed,
         "seed_seconds": round(seed_s, 1),
         "target_seconds": 30,
         "cores": os.cpu_count(),
