@@ -17,11 +17,10 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from contracts.common import FieldError
+from contracts.common import ErrorCode, FieldError
 from contracts.filing import MAX_PERSONS, FilingKind, Person
 from services.filing import nationalities, persons
 from services.runtime.errors import DomainError, InvalidInput, field_error
-from contracts.common import ErrorCode
 
 # The template's columns, in order: (header as printed, Person field).
 COLUMNS: tuple[tuple[str, str], ...] = (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ from contracts.filing import (
     CompleteFiling,
     FilingAccepted,
     FilingDetail,
+    FilingKind,
     FilingPage,
     FilingSummary,
     GetFiling,
@@ -37,7 +38,7 @@ from services.filing.persons import persons_errors
 from services.filing.protection import PersonCipher, TamperedCiphertext
 from services.filing.settings import FilingSettings
 from services.runtime.clock import Clock, business_day
-from services.runtime.errors import DomainError, InvalidInput, Forbidden, Stale, field_error
+from services.runtime.errors import Forbidden, InvalidInput, Stale, field_error
 from services.runtime.outbox import StaleRevision
 
 log = logging.getLogger("ens.filing")
@@ -103,7 +104,7 @@ class FilingDesk:
         return await self._submit(caller, cmd.kind, parsed.persons, trail, bulk=True)
 
     async def _submit(
-        self, caller: Caller, kind: Any, persons: list[Person], trail: Trail, *, bulk: bool
+        self, caller: Caller, kind: FilingKind, persons: list[Person], trail: Trail, *, bulk: bool
     ) -> FilingAccepted:
         organisation = lifecycle.require_filer(caller)
         lifecycle.ensure_kind_allowed(kind, organisation)
@@ -127,17 +128,17 @@ class FilingDesk:
         token: str,
         number: str,
         trail: Trail,
-        decide: Callable[[FilingRecord, Caller], Awaitable[lifecycle.Decision] | lifecycle.Decision],
+        decide: Callable[[FilingRecord, Caller], lifecycle.Decision],
     ) -> FilingAccepted:
         caller = await self._caller(token, trail)
         trail.target = number
         found = await self._store.get(number)
         record = lifecycle.ensure_visible(found[0] if found else None, caller, number)
-        assert found is not None
-        decided = decide(record, caller)
-        new, events = await decided if isinstance(decided, Awaitable) else decided
+        entry = found[1] if found else None
+        assert entry is not None  # ensure_visible refused a missing filing
+        new, events = decide(record, caller)
         try:
-            await self._store.update(new, found[1], events)
+            await self._store.update(new, entry, events)
         except StaleRevision:
             raise Stale(details={"based_on_version": record.version}) from None
         trail.details.update(status=new.status.value, version=new.version)

@@ -40,5 +40,7 @@ class SessionGate:
         if self._ttl > 0:
             if len(self._cache) >= self._max:
                 self._cache = {t: v for t, v in self._cache.items() if v[0] > now}
+                if len(self._cache) >= self._max:  # all live: drop the lot rather than grow without bound
+                    self._cache.clear()
             self._cache[token] = (now + self._ttl, caller)
         return caller
