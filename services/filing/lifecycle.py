@@ -197,6 +197,7 @@ def change(
             "status": FilingStatus.PENDING,
             "version": record.version + 1,
             "persons": sealed_persons,
+            "return_reasons": [],  # the fix answers them; the FilingReturned event keeps them
             "filer_auth_id": caller.auth_id,
             "filer_email": caller.email,
             "updated_at": now,

@@ -101,6 +101,7 @@ def test_fixing_a_returned_report_puts_it_back_to_pending_as_a_fix():
     record = in_status(FilingStatus.RETURNED)
     new, ((cls, fields),) = lifecycle.change(record, filer(SCHOOL), record.version, SEALED, NOW)
     assert new.status == FilingStatus.PENDING and cls is FilingChanged and fields["was_fix"] is True
+    assert record.return_reasons and new.return_reasons == []
 
 
 @pytest.mark.parametrize("status", [FilingStatus.COMPLETED, FilingStatus.WITHDRAWN])
