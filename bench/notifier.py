@@ -4,14 +4,15 @@
 
 Starts its own nats-server (free port, temporary store) and Postfix's `smtp-sink` (a C sink
 that is not itself the bottleneck; falls back to the aiosmtpd sink and says so in `sink`), both
-stopped at the end by pid. The notifier runs as a real replica, `python -m ens run notifier`.
+stopped at the end by pid. The notifier runs as a real replica, `python -m ens run notifier`, `--replicas` times (default 2: one per core, sharing the durable
+consumer, as the suite scales out).
 
 1. Throughput: `--mails` events of all nine types are published first, then the notifier is
    started; mails/s = mails / (last 250 - first 250), from the ledger's own times.
 2. Latency at half that rate: events published at mails_per_s / 2 for `--latency-seconds`;
    latency = ledger's sent_at (after the 250) - the event's occurred_at (set when published).
 3. Baseline in the same run: aiosmtplib sending the same number of prebuilt messages over the
-   same number of connections (ENS_SMTP_POOL_SIZE) to the same sink, nothing else.
+   same number of connections (replicas x ENS_SMTP_POOL_SIZE) to the same sink, nothing else.
 Last line: one JSON object.
 """
 
@@ -127,7 +128,7 @@ async def ledger_records(js) -> list[DeliveryRecord]:
     return out
 
 
-async def baseline(port: int, messages: list[tuple[str, bytes]], sender: str) -> float:
+async def baseline(port: int, messages: list[tuple[str, bytes]], sender: str, connections: int) -> float:
     queue = list(messages)
 
     async def worker() -> None:
@@ -141,7 +142,7 @@ async def baseline(port: int, messages: list[tuple[str, bytes]], sender: str) ->
         await smtp.quit()
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(POOL)))
+    await asyncio.gather(*(worker() for _ in range(connections)))
     return len(messages) / (time.perf_counter() - started)
 
 
@@ -172,7 +173,7 @@ async def main(args: argparse.Namespace) -> dict:
         server.start()
         sink = Sink()
         await sink.start()
-        proc = None
+        procs: list[asyncio.subprocess.Process] = []
         nc = await nats.connect(server.url)
         try:
             js = nc.jetstream(timeout=30)
@@ -182,7 +183,8 @@ async def main(args: argparse.Namespace) -> dict:
             backlog = [event(i, run) for i in range(args.mails)]
             mails = sum(len(mails_for(e)) for e in backlog)
             await publish_all(js, backlog)
-            proc = await start_notifier(server.url, sink.port, work / "notifier.log")
+            procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
+                                                 for i in range(args.replicas))))
             await settled(js)
             records = await ledger_records(js)
             sent = [r for r in records if r.status == DeliveryStatus.SENT]
@@ -216,9 +218,10 @@ async def main(args: argparse.Namespace) -> dict:
             pickup_ms = [(r.queued_at - published[r.event_id]).total_seconds() * 1000 for r in paced]
             assert len(latency_ms) >= count, f"{len(latency_ms)} of {count} paced mails sent"
         finally:
-            if proc is not None and proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.wait_for(proc.wait(), 30)
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+                    await asyncio.wait_for(proc.wait(), 30)
             await nc.close()
             server.stop()
 
@@ -228,7 +231,7 @@ async def main(args: argparse.Namespace) -> dict:
         for i in range(mails):
             for m in mails_for(event(i, "baseline")):
                 prebuilt.append((m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data))
-        baseline_per_s = await baseline(sink.port, prebuilt, NotifierSettings().sender)
+        baseline_per_s = await baseline(sink.port, prebuilt, NotifierSettings().sender, POOL * args.replicas)
         await sink.stop()
     return {
         "mails": mails,
@@ -241,7 +244,8 @@ async def main(args: argparse.Namespace) -> dict:
         "p99_ms": round(percentile(latency_ms, 99), 1),
         "pickup_p50_ms": round(statistics.median(pickup_ms), 1),
         "pickup_p99_ms": round(percentile(pickup_ms, 99), 1),
-        "connections": POOL,
+        "replicas": args.replicas,
+        "connections": POOL * args.replicas,
         "sink": sink.name,
         "cores": os.cpu_count(),
         "versions": {"python": platform.python_version(),
@@ -254,4 +258,5 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mails", type=int, default=20000, help="events in the throughput backlog")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument("--replicas", type=int, default=2, help="notifier processes sharing the durable consumer")
     print(json.dumps(asyncio.run(main(parser.parse_args())), ensure_ascii=False))

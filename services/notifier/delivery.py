@@ -16,7 +16,7 @@ from typing import Protocol
 from contracts.common import Event
 from contracts.notifier import DeliveryRecord, DeliveryStatus
 from services.notifier.ledger import Claim, ClaimOutcome, Ledger
-from services.notifier.rendering import Renderer
+from services.notifier.rendering import Renderer, UnsendableAddress
 from services.notifier.routing import MailRequest, mails_for
 from services.runtime.clock import Clock
 
@@ -121,7 +121,14 @@ class Deliverer:
 
     async def _attempt(self, mail: MailRequest, claim: Claim) -> float | None:
         before = claim.record
-        rendered = self._renderer.render(mail, composed_at=before.queued_at)
+        try:
+            rendered = self._renderer.render(mail, composed_at=before.queued_at)
+        except UnsendableAddress as exc:
+            failed = before.model_copy(update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc),
+                                               "last_attempt_at": self._clock.now()})
+            log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
+            await self._ledger.record(mail, claim, failed)
+            return None
         attempts = before.attempts + 1
         base = {"attempts": attempts, "last_attempt_at": self._clock.now(), "subject": rendered.subject,
                 "message_id": rendered.message_id, "next_attempt_at": None}

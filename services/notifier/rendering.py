@@ -36,6 +36,10 @@ class RenderedMail:
     data: bytes  # the message as sent, CRLF line ends
 
 
+class UnsendableAddress(ValueError):
+    """The recipient cannot be written into a mail this notifier sends (non-ASCII: no SMTPUTF8)."""
+
+
 def _jst(value: datetime) -> str:
     return value.astimezone(JST).strftime("%Y年%-m月%-d日 %H:%M")
 
@@ -164,7 +168,7 @@ def build_message(
     encoding, and the golden tests parse every type back with the stdlib parser.
     """
     if not recipient.isascii():
-        raise ValueError("recipient addresses must be ASCII (no SMTPUTF8)")
+        raise UnsendableAddress(f"宛先 {recipient!r} に ASCII 以外の文字が含まれるため送信できません（SMTPUTF8 未対応）。")
     from_name = _encoded("From", sender_name) if not sender_name.isascii() else f'"{sender_name}"'
     from_line = f"From: {from_name} <{sender}>"
     if CRLF in from_name or len(from_line) > 78:

@@ -167,3 +167,12 @@ def test_a_finished_mail_is_done_whoever_holds_a_lease():
     assert decide(queued, Lease("x", now + timedelta(seconds=1)), now, "y") is ClaimOutcome.BUSY
     assert decide(queued, Lease("x", now), now, "y") is ClaimOutcome.RESUMED
     assert decide(queued, None, now, "y") is ClaimOutcome.RESUMED
+
+
+async def test_a_recipient_that_cannot_be_written_is_recorded_failed_without_an_attempt():
+    ledger, mailer, clock = MemoryLedger(), ScriptedMailer(), FakeClock()
+    event = sample_event(MailType.AUTH_ID_REISSUE).model_copy(update={"email": "担当@example.jp"})
+    assert isinstance(await deliverer(ledger, mailer, clock).deliver_event(event), Settled)
+    (record, _, _), = ledger.entries.values()
+    assert record.status == DeliveryStatus.FAILED and record.attempts == 0 and "ASCII" in record.smtp_message
+    assert mailer.attempts == 0

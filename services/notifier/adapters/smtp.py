@@ -51,12 +51,15 @@ class SmtpMailer:
         conn = await self._idle.get()
         keep: aiosmtplib.SMTP | None = None
         try:
-            if conn is None or not conn.is_connected:
-                conn = self._client()
-                await conn.connect()
-            await conn.mail(sender)
-            await conn.rcpt(recipient)
-            response = await conn.data(data)
+            # One deadline for the whole transaction (cheaper than one per command, and what
+            # matters: how long a mail may hold a connection).
+            async with asyncio.timeout(self._settings.timeout_s):
+                if conn is None or not conn.is_connected:
+                    conn = self._client()
+                    await conn.connect()
+                await conn.mail(sender, timeout=None)
+                await conn.rcpt(recipient, timeout=None)
+                response = await conn.data(data, timeout=None)
             keep = conn
             return SmtpAnswer(response.code, response.message)
         except aiosmtplib.SMTPResponseException as exc:
