@@ -246,6 +246,8 @@ class JobRunner:
     # ---- what operators see ------------------------------------------------------------------
 
     async def list_jobs(self) -> JobList:
+        if self._audit is not None:
+            await self._audit.record("ListJobs", actor="operator", target=None, result="ok")
         now = self._clock.now()
         infos = []
         for spec in self.jobs.values():

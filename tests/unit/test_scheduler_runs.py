@@ -241,7 +241,8 @@ async def test_every_run_and_every_operator_request_is_audited_but_not_idle_tick
     await r.run(A, jst(2027, 11, 26), actor="system")
     await r.run(A, jst(2027, 11, 26), actor="system")  # a retry tick finding the day done
     await r.run(A, jst(2027, 11, 26))
-    assert r._audit.records == [("RunJob", "system", "done"), ("RunJob", "operator", "skipped")]
+    await r.list_jobs()
+    assert r._audit.records == [("RunJob", "system", "done"), ("RunJob", "operator", "skipped"), ("ListJobs", "operator", "ok")]
 
 
 def test_next_run_is_strictly_after_now_across_the_utc_date_line():
