@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from datetime import date, datetime, time
 
 import click
@@ -48,8 +49,17 @@ def list_text(reply: JobList) -> str:
     rows = [("ジョブ", "スケジュール (Asia/Tokyo)", "次回実行", "前回の結果")]
     for info in reply.jobs:
         rows.append((info.job.value, info.schedule, _jst(info.next_run_at), describe_run(info.last_run)))
-    width = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}" for r in rows)
+    width = [max(_cells(r[i]) for r in rows) for i in range(3)]
+    return "\n".join("  ".join([*(_pad(r[i], width[i]) for i in range(3)), r[3]]) for r in rows)
+
+
+def _cells(text: str) -> int:
+    """Terminal columns: Japanese (wide) characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _cells(text))
 
 
 def run_text(run: JobRun) -> str:
