@@ -13,6 +13,7 @@ from services.notifier.adapters.smtp import SmtpMailer
 from services.notifier.delivery import Deliverer, Mailer, RetryPolicy
 from services.notifier.rendering import Renderer
 from services.notifier.settings import NotifierSettings, SmtpSettings
+from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
@@ -43,10 +44,10 @@ class NotifierService(ServiceBase):
         self.clock = clock
         self.renderer = Renderer(settings)
         self._mailer = mailer
-        self._ledger = handlers.LedgerRef()
+        self._ports = handlers.Ports()
         self.deliverer: Deliverer | None = None
         self.consumer: EventConsumer | None = None
-        handlers.register(self.router, self._ledger)
+        handlers.register(self.router, self._ports)
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS] + [f"consumer:{self.settings.durable}"]
@@ -55,12 +56,14 @@ class NotifierService(ServiceBase):
         await super().start(ctx)
         kv = await ensure_kv(ctx.js, BUCKET, history=HISTORY, replicas=self.runtime.stream_replicas,
                              description="notifier delivery ledger and log")
-        self._ledger.ledger = KvLedger(kv)
+        ledger = KvLedger(kv)
+        self._ports.ledger = ledger
+        self._ports.auditor = Auditor(ctx.js, contract.SERVICE, self.clock)
         if self._mailer is None:
             self._mailer = SmtpMailer(self.smtp)
         s = self.settings
         self.deliverer = Deliverer(
-            self._ledger(),
+            ledger,
             self._mailer,
             self.renderer,
             self.clock,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from contracts.common import Event
-from contracts.notifier import DeliveryRecord, DeliveryStatus
+from contracts.notifier import DeliveryStatus
 from services.notifier.ledger import Claim, ClaimOutcome, Ledger
 from services.notifier.rendering import Renderer, UnsendableAddress
 from services.notifier.routing import MailRequest, mails_for

@@ -31,6 +31,16 @@ async def publish(nc, event: Event, msg_id: str | None = None) -> None:
     await nc.jetstream().publish(event.SUBJECT, event.model_dump_json().encode(), headers=headers)
 
 
+async def audit_records(nc) -> list[dict]:
+    js = nc.jetstream()
+    sub = await js.subscribe("ens.v1.audit.notifier", ordered_consumer=True)
+    info = await js.stream_info("ENS_AUDIT", subjects_filter="ens.v1.audit.notifier")
+    total = (info.state.subjects or {}).get("ens.v1.audit.notifier", 0)
+    out = [json.loads((await sub.next_msg(timeout=5)).data) for _ in range(total)]
+    await sub.unsubscribe()
+    return out
+
+
 async def log_for(client, **filters) -> list:
     return (await client.call(QueryDeliveryLog(**filters))).records
 
@@ -201,6 +211,10 @@ async def test_the_delivery_log_answers_by_auth_id_reception_number_and_recipien
         nobody = await log_for(client, auth_id="nobody.*>")
         with pytest.raises(CommandRefused) as refused:
             await client.call(QueryDeliveryLog())
+        audit = await audit_records(nc)
+    assert [(a["command"], a["result"]) for a in audit][-2:] == [("QueryDeliveryLog", "ok"), ("QueryDeliveryLog", "validation")]
+    (by_auth_audit,) = [a for a in audit if a["details"].get("filters") == {"auth_id": "sample_Org-01"}]
+    assert by_auth_audit["target"] == "sample_Org-01" and by_auth_audit["details"]["records"] == 3
     assert {r.mail_type for r in by_auth} == {MailType.FILING_SUBMITTED, MailType.EMAIL_CHANGED, MailType.EMAIL_CHANGED_NOTICE}
     assert [r.mail_type for r in by_reception] == [MailType.FILING_SUBMITTED]
     assert [r.mail_type for r in by_old_address] == [MailType.EMAIL_CHANGED_NOTICE]

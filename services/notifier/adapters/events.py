@@ -2,9 +2,9 @@
 
 Events are fetched in batches (a pull of up to `batch`, worked on concurrently up to
 `max_in_flight`; a pull waits at most `fetch_wait_s` for its batch to fill, since the server
-holds it until then and a quiet period would otherwise add that wait to every mail), each acked only after the ledger holds the result of all its mails, naked
-with a delay when a mail must be retried, and redelivered after `ack_wait` if the replica
-died holding it. `max_deliver` is far above the retries of three days, so only an event that
+holds it until then and a quiet period would otherwise add that wait to every mail). Each is
+acked only after the ledger holds the result of all its mails, naked with a delay when a mail
+must be retried, and redelivered after `ack_wait` if the replica died holding it. `max_deliver` is far above the retries of three days, so only an event that
 cannot be handled at all is ever dropped, and that is logged.
 """
 
@@ -78,7 +78,7 @@ class EventConsumer:
     async def _run(self) -> None:
         try:
             while not self._stopping.is_set():
-                free = self._slots._value  # noqa: SLF001 - how many to ask for; acquire() below is the real gate
+                free = self._settings.max_in_flight - len(self._in_flight)
                 want = max(1, min(self._settings.batch, free))
                 try:
                     msgs = await self._sub.fetch(want, timeout=self._settings.fetch_wait_s)
