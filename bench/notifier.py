@@ -7,8 +7,9 @@ that is not itself the bottleneck; falls back to the aiosmtpd sink and says so i
 stopped at the end by pid. The notifier runs as a real replica, `python -m ens run notifier`, `--replicas` times (default 2: one per core, sharing the durable
 consumer, as the suite scales out).
 
-1. Throughput: `--mails` events of all nine types are published first, then the notifier is
-   started; mails/s = mails / (last 250 - first 250), from the ledger's own times.
+1. Throughput: once the replicas are ready, `--mails` events of all nine types are published as
+   fast as JetStream takes them; mails/s = mails / (last 250 - first 250), from the ledger's own
+   times, and the replicas' CPU per mail (from /proc, so other load on the machine does not skew it).
 2. Latency at half that rate: events published at mails_per_s / 2 for `--latency-seconds`;
    latency = ledger's sent_at (after the 250) - the event's occurred_at (set when published).
 3. Baseline in the same run: aiosmtplib sending the same number of prebuilt messages over the
@@ -141,9 +142,9 @@ async def baseline(port: int, messages: list[tuple[str, bytes]], sender: str, co
             await smtp.data(data)
         await smtp.quit()
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(connections)))
-    return len(messages) / (time.perf_counter() - started)
+    return len(messages) / (time.perf_counter() - started), (time.process_time() - cpu) / len(messages)
 
 
 async def start_notifier(nats_url: str, port: int, log: Path) -> asyncio.subprocess.Process:
@@ -158,6 +159,12 @@ async def start_notifier(nats_url: str, port: int, log: Path) -> asyncio.subproc
         if not line:
             raise RuntimeError(f"notifier did not start; see {log}")
     return proc
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc): a figure the other load on the machine does not skew."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -182,10 +189,12 @@ async def main(args: argparse.Namespace) -> dict:
             # 1. throughput: a backlog, then the replica
             backlog = [event(i, run) for i in range(args.mails)]
             mails = sum(len(mails_for(e)) for e in backlog)
-            await publish_all(js, backlog)
             procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
                                                  for i in range(args.replicas))))
+            cpu_before = sum(cpu_seconds(p.pid) for p in procs)  # after start-up, before the first event
+            await publish_all(js, backlog)
             await settled(js)
+            cpu_used = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
             records = await ledger_records(js)
             sent = [r for r in records if r.status == DeliveryStatus.SENT]
             assert len(sent) == mails, f"{len(sent)} of {mails} sent"
@@ -231,7 +240,7 @@ async def main(args: argparse.Namespace) -> dict:
         for i in range(mails):
             for m in mails_for(event(i, "baseline")):
                 prebuilt.append((m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data))
-        baseline_per_s = await baseline(sink.port, prebuilt, NotifierSettings().sender, POOL * args.replicas)
+        baseline_per_s, baseline_cpu = await baseline(sink.port, prebuilt, NotifierSettings().sender, POOL * args.replicas)
         await sink.stop()
     return {
         "mails": mails,
@@ -244,6 +253,9 @@ async def main(args: argparse.Namespace) -> dict:
         "p99_ms": round(percentile(latency_ms, 99), 1),
         "pickup_p50_ms": round(statistics.median(pickup_ms), 1),
         "pickup_p99_ms": round(percentile(pickup_ms, 99), 1),
+        "cpu_ms_per_mail": round(cpu_used / mails * 1000, 3),
+        "baseline_cpu_ms_per_mail": round(baseline_cpu * 1000, 3),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
         "replicas": args.replicas,
         "connections": POOL * args.replicas,
         "sink": sink.name,

@@ -86,10 +86,9 @@ class Renderer:
             **mail.context,
         }
         text_tmpl, html_tmpl = self._templates[mail.mail_type]
-        title = "".join(text_tmpl.blocks["subject"](text_tmpl.new_context(ctx))).strip()
-        subject = f"【{self._settings.system_name}】{title}"
+        title, _, text = text_tmpl.render(ctx).partition("\n")
+        subject = f"【{self._settings.system_name}】{title.strip()}"
         ctx["subject"] = subject
-        text = text_tmpl.render(ctx)
         html = html_tmpl.render(ctx)
         message_id = self.message_id(mail.mail_id)
         data = build_message(

@@ -45,10 +45,8 @@ def query_filter(
 
 
 def _encode(record: DeliveryRecord, lease: Lease | None) -> bytes:
-    doc: dict[str, Any] = {"record": record.model_dump(mode="json")}
-    if lease is not None:
-        doc["lease"] = {"owner": lease.owner, "until": lease.until.isoformat()}
-    return json.dumps(doc, ensure_ascii=False).encode()
+    held = json.dumps({"owner": lease.owner, "until": lease.until.isoformat()}) if lease else "null"
+    return b'{"record":%s,"lease":%s}' % (record.model_dump_json().encode(), held.encode())
 
 
 def _decode(value: bytes) -> tuple[DeliveryRecord, Lease | None]:
