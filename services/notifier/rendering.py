@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 import base64
 from email.utils import format_datetime
 from pathlib import Path
@@ -147,6 +148,16 @@ def _base64_part(content_type: str, body: str) -> str:
     )
 
 
+@lru_cache(maxsize=8)
+def from_header(sender_name: str, sender: str) -> str:
+    """The From line; the same for every mail, so encoded once."""
+    name = _encoded("From", sender_name) if not sender_name.isascii() else f'"{sender_name}"'
+    line = f"From: {name} <{sender}>"
+    if CRLF in name or len(line) > 78:
+        line = f"From: {name}{CRLF} <{sender}>"
+    return line
+
+
 def build_message(
     *,
     sender: str,
@@ -169,12 +180,8 @@ def build_message(
     """
     if not recipient.isascii():
         raise UnsendableAddress(f"宛先 {recipient!r} に ASCII 以外の文字が含まれるため送信できません（SMTPUTF8 未対応）。")
-    from_name = _encoded("From", sender_name) if not sender_name.isascii() else f'"{sender_name}"'
-    from_line = f"From: {from_name} <{sender}>"
-    if CRLF in from_name or len(from_line) > 78:
-        from_line = f"From: {from_name}{CRLF} <{sender}>"
     headers = [
-        from_line,
+        from_header(sender_name, sender),
         f"To: {recipient}",
         f"Subject: {_encoded('Subject', subject)}",
         f"Date: {format_datetime(date.astimezone(JST))}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from contracts import auth, filing
@@ -28,7 +29,7 @@ class MailRequest:
     auth_id: str | None = None
     reception_number: str | None = None
 
-    @property
+    @cached_property
     def mail_id(self) -> str:
         return mail_id(self.event_id, self.mail_type, self.recipient)
 
