@@ -208,6 +208,16 @@ def asyncapi(out: Path, check: bool) -> None:
     click.echo(f"wrote {out}")
 
 
+@cli.command()
+def demo() -> None:
+    """Play the whole story (registration to fix request) on an embedded suite with a simulated clock."""
+    settings = runtime_settings()
+    configure_logging("WARNING", settings.log_format)
+    from ens.demo import run_demo
+
+    sys.exit(asyncio.run(run_demo()))
+
+
 for _module in ("auth", "filing", "mail", "jobs"):
     try:
         importlib.import_module(f"ens.commands.{_module}").register(cli)

@@ -1,0 +1,208 @@
+"""Scale-out under a node loss: a 3-node NATS cluster on local ports, two of each service as
+separate processes (`ens run`), an SMTP sink; officers keep reissuing auth IDs (one mail each)
+while one NATS node is killed and later restarted. Every event in the stream must produce
+exactly one mail.
+
+    python bench/cluster_fault.py [--accounts 20] [--rounds 15]
+
+The last line is one JSON object: events, delivered, lost (must be 0), duplicates, and the
+same figures for a baseline run of the same load with no fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from email.header import decode_header, make_header
+from datetime import timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+
+from contracts import auth  # noqa: E402
+from contracts.client import CommandRefused, EnsClient  # noqa: E402
+from contracts.organisations import OrganisationKind  # noqa: E402
+from ens.embedded import MailSink, NatsCluster, free_port, nats_server_binary  # noqa: E402
+from services.runtime.clock import SystemClock  # noqa: E402
+
+OPERATOR_TOKEN = "bench-operator-token-0123456789"
+FILING_KEYS = "b1:" + "A" * 43
+OFFICER = ("benchofficer", "Officer#2027pw")
+SERVICES = ["auth", "auth", "filing", "filing", "notifier", "notifier", "scheduler", "scheduler"]
+
+
+def corporate_number(seed: int) -> str:
+    """A 13-digit corporate number with a valid check digit (法人番号の検査用数字)."""
+    body = f"{seed:012d}"
+    digits = [int(d) for d in reversed(body)]
+    total = sum(d * (1 if i % 2 == 0 else 2) for i, d in enumerate(digits))
+    return f"{9 - total % 9}{body}"
+
+
+async def retry(fn, attempts: int = 60):  # type: ignore[no-untyped-def]
+    """A command during a node loss may time out: try again (the commands used here are safe to repeat)."""
+    for i in range(attempts):
+        try:
+            return await fn()
+        except CommandRefused as exc:
+            if exc.code not in ("unavailable", "internal") or i == attempts - 1:
+                raise
+            await asyncio.sleep(0.5)
+
+
+class Suite:
+    def __init__(self, base: Path, cluster: NatsCluster, sink: MailSink) -> None:
+        self.base = base
+        self.cluster = cluster
+        self.sink = sink
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
+        env.update(
+            ENS_NATS_URL=self.cluster.url,
+            ENS_STREAM_REPLICAS="3",
+            ENS_SMTP_HOST=self.sink.host,
+            ENS_SMTP_PORT=str(self.sink.port),
+            ENS_AUTH_OPERATOR_TOKEN=OPERATOR_TOKEN,
+            ENS_FILING_KEYS=FILING_KEYS,
+            ENS_LOG_LEVEL="WARNING",
+            ENS_DATA_DIR=str(self.base / "data"),
+        )
+        for i, name in enumerate(SERVICES):
+            log = open(self.base / f"{name}-{i}.log", "wb")  # noqa: SIM115
+            self.procs.append(
+                subprocess.Popen([sys.executable, "-m", "ens", "run", name], env=env, stdout=log, stderr=log, cwd=ROOT)
+            )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | float]:  # type: ignore[no-untyped-def]
+    with tempfile.TemporaryDirectory(prefix="ens-cluster-") as tmp:
+        base = Path(tmp)
+        cluster = NatsCluster(base / "nats")
+        cluster.start()
+        sink = MailSink(port=free_port())
+        await sink.start()
+        suite = Suite(base, cluster, sink)
+        nc = None
+        try:
+            suite.start()
+            nc = await nats.connect(cluster.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                                    error_cb=_quiet)
+            client = EnsClient(nc, timeout=5)
+            for name in ("auth", "filing", "notifier", "scheduler"):
+                await retry(lambda name=name: client.status(name, timeout=2), attempts=120)
+            await retry(lambda: client.call(auth.CreateOfficer(
+                operator_token=OPERATOR_TOKEN, auth_id=OFFICER[0], password=OFFICER[1], name="bench", email="o@bench.example.jp")))
+            login = await retry(lambda: client.call(auth.Login(auth_id=OFFICER[0], password=OFFICER[1])))
+            token = login.session_token  # type: ignore[union-attr]
+            orgs = [corporate_number(100000 + i) for i in range(accounts)]
+            for i, org in enumerate(orgs):
+                await retry(lambda i=i, org=org: client.call(auth.RegisterAccount(
+                    session_token=token,
+                    organisation=auth.Organisation(organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"bench {i}"),
+                    auth_id=f"bench-acct{i:04d}", initial_password="Bench#Pass2027", email=f"acct{i}@bench.example.jp")))
+            tomorrow = SystemClock().now() + timedelta(days=1, hours=1)
+            await retry(lambda: client.call(auth.ActivateDueRegistrations(as_of=tomorrow)))
+            started = time.monotonic()
+            for r in range(rounds):
+                if fault and r == rounds // 3:
+                    say(f"round {r}: killing NATS node 2 (SIGKILL)")
+                    cluster.nodes[1].kill()
+                if fault and r == 2 * rounds // 3:
+                    say(f"round {r}: restarting NATS node 2")
+                    cluster.nodes[1].start()
+                await asyncio.gather(*[
+                    retry(lambda org=org: client.call(auth.ReissueAuthId(session_token=token, organisation_id=org)))
+                    for org in orgs
+                ])
+            # Truth: the AuthIdReissued events in the stream; each must become exactly one mail.
+            js = nc.jetstream()
+            subject = auth.AuthIdReissued.SUBJECT
+            info = await retry(lambda: js.stream_info("ENS_EVENTS", subjects_filter=subject))
+            events = (info.state.subjects or {}).get(subject, 0)  # type: ignore[union-attr]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and _reissue_mails(sink) < events:
+                await asyncio.sleep(0.2)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(1.0)  # a late duplicate would show up now
+            per_event = Counter(m.parsed().get("Message-ID") for m in sink.mails if _is_reissue(m))
+            delivered = len(per_event)
+            if delivered < events:
+                for log in sorted(base.glob("*.log")):
+                    say(f"--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
+            duplicates = sum(c - 1 for c in per_event.values())
+            return {"events": events, "delivered": delivered, "lost": max(0, events - delivered),
+                    "duplicates": duplicates, "seconds": round(elapsed, 2)}
+        finally:
+            if nc is not None:
+                await nc.close()
+            suite.stop()
+            await sink.stop()
+            cluster.stop()
+
+
+def _is_reissue(mail) -> bool:  # type: ignore[no-untyped-def]
+    """Mail 2 is recognised by its subject, which names the event (SPEC §3)."""
+    subject = str(make_header(decode_header(mail.parsed().get("Subject", ""))))
+    return "認証ID" in subject and "再通知" in subject
+
+
+def _reissue_mails(sink: MailSink) -> int:
+    return sum(1 for m in sink.mails if _is_reissue(m))
+
+
+async def _quiet(_: Exception) -> None:
+    pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--accounts", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    baseline = asyncio.run(run(args.accounts, args.rounds, fault=False, say=say))
+    say(f"baseline (no fault): {baseline}")
+    faulted = asyncio.run(run(args.accounts, args.rounds, fault=True, say=say))
+    say(f"with node loss: {faulted}")
+    server_version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    print(json.dumps({
+        **faulted,
+        "baseline": baseline,
+        "services": "2x auth, 2x filing, 2x notifier, 2x scheduler",
+        "cores": os.cpu_count(),
+        "versions": {"python": platform.python_version(), "nats_server": server_version,
+                     "nats_py": version("nats-py"), "faststream": version("faststream")},
+    }))
+
+
+if __name__ == "__main__":
+    main()
