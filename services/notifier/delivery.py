@@ -7,6 +7,7 @@ event itself is the retry queue, so an SMTP outage loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from contracts.common import Event
-from contracts.notifier import DeliveryStatus
-from services.notifier.ledger import Claim, ClaimOutcome, Ledger
+from contracts.notifier import DeliveryRecord, DeliveryStatus
+from services.notifier.ledger import Claim, ClaimOutcome, Ledger, LedgerUnavailable
 from services.notifier.rendering import Renderer, UnsendableAddress
 from services.notifier.routing import MailRequest, mails_for
 from services.runtime.clock import Clock
@@ -152,8 +153,24 @@ class Deliverer:
         else:
             record = before.model_copy(update={**base, "status": DeliveryStatus.SENT, "sent_at": self._clock.now(),
                                                "smtp_code": answer.code, "smtp_message": answer.message})
-        if not await self._ledger.record(mail, claim, record):
+        if not await self._record(mail, claim, record):
             # Our lease ran out and another worker took the mail over; its result stands.
             log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)
             return None
         return delay
+
+    async def _record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+        """Record the result, insisting while our lease lasts: this process alone knows what the
+        server answered, and a nak now would have the mail sent again once the lease ran out."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._lease.total_seconds()
+        pause = 0.1
+        while True:
+            try:
+                return await self._ledger.record(mail, claim, record)
+            except LedgerUnavailable as exc:
+                if loop.time() + pause >= until:
+                    raise
+                log.warning("mail %s: ledger unavailable (%s); recording again in %.1fs", mail.mail_id, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)

@@ -19,6 +19,10 @@ from services.notifier.routing import MailRequest
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
 
 
+class LedgerUnavailable(Exception):
+    """The ledger's store did not answer (e.g. NATS restarting); the write may be tried again."""
+
+
 class ClaimOutcome(StrEnum):
     NEW = "new"  # first time this mail is seen: send it
     RESUMED = "resumed"  # queued/retrying and nobody holds it: send it (again)
@@ -73,7 +77,8 @@ class Ledger(Protocol):
         ...
 
     async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
-        """Write the attempt's result and drop the lease; False if the claim was lost meanwhile."""
+        """Write the attempt's result and drop the lease; False if the claim was lost meanwhile.
+        Raises LedgerUnavailable when the store did not answer."""
         ...
 
     async def query(

@@ -8,6 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+import nats.errors
+import nats.js.errors
+
 from contracts.notifier import DeliveryStatus, MailType
 from services.notifier.routing import mails_for
 from services.notifier.samples import sample_event
@@ -57,3 +60,34 @@ async def test_ens_mail_log_shows_what_the_helpdesk_needs_and_refuses_without_a_
     assert text_code == 0
     assert "送信済み" in text and mail.recipient in text and "250" in text and "報告の修正依頼" in text
     assert bad_code == 1 and "検索条件" in bad_err and "auth_id" in bad_err
+
+
+async def publish_until_accepted(nc, event, within: float = 30.0) -> None:
+    """As an outbox relay does: a publish that times out while NATS restarts is simply repeated."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await publish(nc, event)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_a_nats_restart_mid_stream_loses_no_mail_and_sends_none_twice(nats_server, nats_url, nc, client, smtp_env, clock, monkeypatch):
+    monkeypatch.setenv("ENS_NOTIFIER_ACK_WAIT_S", "30")  # leases outlast the restart
+    first = [unique(sample_event(MailType.FILING_CHANGED)) for _ in range(20)]
+    second = [unique(sample_event(MailType.FILING_WITHDRAWN)) for _ in range(20)]
+    async with running(["notifier"], nats_url, clock=clock):
+        await asyncio.gather(*(publish(nc, e) for e in first))
+        await smtp_env.wait_for(5, timeout=20)
+        nats_server.restart()  # same store: the stream, the consumer and the ledger survive
+        await asyncio.gather(*(publish_until_accepted(nc, e) for e in second))
+        await smtp_env.wait_for(len(first) + len(second), timeout=60)
+        for e in (first[-1], second[-1]):
+            await settled(client, mails_for(e)[0].mail_id, DeliveryStatus.SENT, within=30)
+    ids = [m.parsed()["Message-ID"] for m in smtp_env.mails]
+    expected = {f"<{mails_for(e)[0].mail_id}@ens.example.jp>" for e in first + second}
+    # A mail whose ledger write was cut off by the restart is recorded once NATS is back, by the
+    # replica that knows the server's answer: not sent again.
+    assert sorted(ids) == sorted(expected)

@@ -11,7 +11,7 @@ from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType
 from services.notifier.delivery import (
     Deliverer, PermanentFailure, RetryLater, RetryPolicy, Settled, SmtpAnswer, TemporaryFailure,
 )
-from services.notifier.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
 from services.notifier.rendering import Renderer
 from services.notifier.routing import MailRequest, mails_for
 from services.notifier.samples import sample_event
@@ -176,3 +176,35 @@ async def test_a_recipient_that_cannot_be_written_is_recorded_failed_without_an_
     (record, _, _), = ledger.entries.values()
     assert record.status == DeliveryStatus.FAILED and record.attempts == 0 and "ASCII" in record.smtp_message
     assert mailer.attempts == 0
+
+
+@dataclass
+class FlakyLedger(MemoryLedger):
+    """Its store does not answer the first `outage` result writes (NATS restarting)."""
+
+    outage: int = 2
+    refused: int = 0
+
+    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+        if self.refused < self.outage:
+            self.refused += 1
+            raise LedgerUnavailable("nats: timeout")
+        return await super().record(mail, claim, record)
+
+
+async def test_a_result_the_ledger_could_not_take_is_recorded_again_not_sent_again():
+    ledger, mailer, clock = FlakyLedger(outage=2), ScriptedMailer(), FakeClock()
+    event = sample_event(MailType.FILING_SUBMITTED)
+    assert isinstance(await deliverer(ledger, mailer, clock).deliver_event(event), Settled)
+    (record, lease, _), = ledger.entries.values()
+    assert record.status == DeliveryStatus.SENT and lease is None and ledger.refused == 2
+    assert len(mailer.sent) == 1
+
+
+async def test_a_ledger_down_longer_than_the_lease_leaves_the_event_to_be_retried():
+    ledger, mailer, clock = FlakyLedger(outage=1000), ScriptedMailer(), FakeClock()
+    event = sample_event(MailType.FILING_SUBMITTED)
+    with pytest.raises(LedgerUnavailable):
+        await deliverer(ledger, mailer, clock, lease=timedelta(seconds=0.3)).deliver_event(event)
+    (record, lease, _), = ledger.entries.values()
+    assert record.status == DeliveryStatus.QUEUED and lease is not None  # the window of docs/DELIVERY.md

@@ -9,6 +9,7 @@ stream, without reading unrelated records.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +19,7 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from contracts.notifier import DeliveryRecord
-from services.notifier.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
 from services.notifier.routing import MailRequest
 from services.runtime.keys import encode_key
 
@@ -90,6 +91,8 @@ class KvLedger:
             await self._kv.update(ledger_key(mail), _encode(record, None), last=claim.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            raise LedgerUnavailable(str(exc) or exc.__class__.__name__) from exc
         return True
 
     async def query(
