@@ -127,7 +127,7 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) ->
             fail(str(exc))
         host = Host(services, settings, SystemClock())
         try:
-            await asyncio.wait_for(host.start(), timeout=30)
+            await asyncio.wait_for(host.start(), timeout=120)
         except (asyncio.TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats
 import nats.js.errors
@@ -34,17 +37,48 @@ async def connect(settings: RuntimeSettings, name: str) -> Nats:
     )
 
 
+T = TypeVar("T")
+
+# A cluster that is still electing its JetStream leaders answers 503 or not at all for a while.
+_NOT_YET = (nats.js.errors.ServiceUnavailableError, nats.errors.TimeoutError, nats.errors.NoRespondersError)
+
+
+async def until_jetstream_answers(fn: Callable[[], Awaitable[T]], what: str, within: float = 90.0) -> T:
+    """Run a JetStream management call, retrying while the cluster is not ready yet."""
+    deadline = asyncio.get_running_loop().time() + within
+    delay = 0.2
+    while True:
+        try:
+            return await fn()
+        except _NOT_YET as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.info("JetStream not ready for %s (%s); retrying", what, exc.__class__.__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
 async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
     """Create the stream, or bring an existing one to this configuration."""
-    try:
-        await js.add_stream(config)
-    except nats.js.errors.BadRequestError:
-        await js.update_stream(config)
+
+    async def declare() -> None:
+        try:
+            await js.add_stream(config)
+        except nats.js.errors.BadRequestError:
+            await js.update_stream(config)
+
+    await until_jetstream_answers(declare, f"stream {config.name}")
 
 
 async def ensure_kv(
     js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1, description: str | None = None
 ) -> KeyValue:
+    return await until_jetstream_answers(
+        lambda: _ensure_kv(js, bucket, history=history, replicas=replicas, description=description), f"bucket {bucket}"
+    )
+
+
+async def _ensure_kv(js: JetStreamContext, bucket: str, *, history: int, replicas: int, description: str | None) -> KeyValue:
     try:
         return await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
