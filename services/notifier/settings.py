@@ -23,8 +23,9 @@ class SmtpSettings(BaseSettings):
     port: int = Field(default=25, ge=1, le=65535)
     username: str | None = None
     password: SecretStr | None = None
-    starttls: bool = False
-    implicit_tls: bool = False
+    starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS (port 587).")
+    implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465).")
+    ca_file: str | None = Field(default=None, description="CA bundle that signs the server's certificate (else the system's).")
     timeout_s: float = Field(default=30.0, gt=0)
     pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections kept open and reused.")
 

@@ -2,7 +2,8 @@
 
 A connection is opened when first needed and kept for the next mail; any error closes it, so
 the next send starts clean on a new one. Codes decide what happens next: 2xx sent, 4xx (and
-lost connections, timeouts) temporary, 5xx permanent.
+lost connections, timeouts) temporary, 5xx permanent — except a 5xx from connecting, TLS or
+login, which refuses this notifier rather than the mail and so is temporary too.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from services.notifier.settings import SmtpSettings
 log = logging.getLogger("ens.notifier.smtp")
 
 
+# 5xx replies that refuse us rather than the mail (TLS or login required or failed): a setting
+# to fix, after which the waiting mails go out. Failing them for good would lose them.
+REFUSES_US = frozenset({530, 534, 535, 538})
+
+
 def _failure(code: int | None, message: str) -> TemporaryFailure | PermanentFailure:
-    if code is not None and 500 <= code < 600:
+    if code is not None and 500 <= code < 600 and code not in REFUSES_US:
         return PermanentFailure(code, message)
     return TemporaryFailure(code, message)
 
@@ -43,6 +49,7 @@ class SmtpMailer:
             start_tls=s.starttls if not s.implicit_tls else False,
             timeout=s.timeout_s,
             local_hostname=self._local_hostname,
+            cert_bundle=s.ca_file,
         )
 
     async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
@@ -56,7 +63,10 @@ class SmtpMailer:
             async with asyncio.timeout(self._settings.timeout_s):
                 if conn is None or not conn.is_connected:
                     conn = self._client()
-                    await conn.connect()
+                    try:
+                        await conn.connect()
+                    except aiosmtplib.SMTPResponseException as exc:
+                        raise TemporaryFailure(exc.code, exc.message) from None
                 await conn.mail(sender, timeout=None)
                 await conn.rcpt(recipient, timeout=None)
                 response = await conn.data(data, timeout=None)
@@ -64,9 +74,8 @@ class SmtpMailer:
             return SmtpAnswer(response.code, response.message)
         except aiosmtplib.SMTPResponseException as exc:
             raise _failure(exc.code, exc.message) from None
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            first = exc.recipients[0] if exc.recipients else None
-            raise _failure(first.code if first else None, first.message if first else str(exc)) from None
+        except TemporaryFailure:
+            raise
         except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
             raise TemporaryFailure(None, f"{exc.__class__.__name__}: {exc}") from None
         finally:
