@@ -57,8 +57,14 @@ class RetryPolicy:
     every: float
     give_up_after: timedelta
 
-    def delay(self, attempts: int) -> float:
-        """Seconds to wait after the `attempts`-th failed attempt."""
+    def delay(self, attempts: int, server_answered: bool = True) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt.
+
+        When the server did not answer at all (down, unreachable), the wait does not grow: the
+        outage is not this mail's fault, and when the server is back every waiting mail should
+        go out within the first step, not hours later at its sixth."""
+        if not server_answered:
+            return self.delays[0] if self.delays else self.every
         return self.delays[attempts - 1] if attempts <= len(self.delays) else self.every
 
     def gives_up(self, queued_at: datetime, now: datetime) -> bool:
@@ -142,7 +148,7 @@ class Deliverer:
                 status = DeliveryStatus.FAILED
             else:
                 status = DeliveryStatus.RETRYING
-                delay = self._policy.delay(attempts)
+                delay = self._policy.delay(attempts, server_answered=failure.code is not None)
                 base["next_attempt_at"] = now + timedelta(seconds=delay)
             record = before.model_copy(update={**base, "status": status, "smtp_code": failure.code, "smtp_message": failure.message})
             log.warning("mail %s to %s: temporary failure (%s), attempt %d, %s",

@@ -63,6 +63,11 @@ class NotifierSettings(BaseSettings):
         gt=0,
         description="How long an unacknowledged event waits before another replica gets it; also the claim's lease. Longer than an SMTP send can take.",
     )
+    max_ack_pending: int = Field(
+        default=20_000,
+        ge=100,
+        description="Events delivered but not yet acked, across replicas, including those waiting out a retry delay; high, so mails waiting for a retry never hold up new ones.",
+    )
     max_deliver: int = Field(
         default=1000,
         ge=10,

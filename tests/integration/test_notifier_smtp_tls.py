@@ -113,6 +113,9 @@ async def test_a_server_that_is_not_there_or_an_untrusted_certificate_is_tempora
     with pytest.raises(TemporaryFailure) as down:
         await nobody.send("no-reply@ens.example.jp", "a@example.jp", MESSAGE)
     assert down.value.code is None and down.value.message
+    with pytest.raises(TemporaryFailure) as still_down:  # no new connection attempt right after one failed
+        await nobody.send("no-reply@ens.example.jp", "b@example.jp", MESSAGE)
+    assert "moments ago" in still_down.value.message
     untrusted = SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, starttls=True, timeout_s=5,
                                         username="ens", password=SecretStr("mail-pass-2027")))
     with pytest.raises(TemporaryFailure):

@@ -80,6 +80,10 @@ def test_the_default_backoff_is_1m_5m_30m_2h_then_every_6h_until_3_days():
     assert policy.gives_up(start, start + timedelta(days=3))
 
 
+def test_an_unreachable_server_does_not_grow_the_wait_so_mails_follow_soon_after_it_returns():
+    assert [POLICY.delay(n, server_answered=False) for n in (1, 4, 9)] == [60, 60, 60]
+
+
 async def test_an_event_delivered_twice_sends_one_mail():
     ledger, mailer, clock = MemoryLedger(), ScriptedMailer(), FakeClock()
     d = deliverer(ledger, mailer, clock)
@@ -91,7 +95,7 @@ async def test_an_event_delivered_twice_sends_one_mail():
 
 async def test_a_temporary_failure_asks_for_the_next_delay_and_records_retrying():
     ledger, clock = MemoryLedger(), FakeClock()
-    mailer = ScriptedMailer([TemporaryFailure(451, "4.3.0 later"), TemporaryFailure(None, "ConnectionRefusedError")])
+    mailer = ScriptedMailer([TemporaryFailure(451, "4.3.0 later"), TemporaryFailure(452, "4.3.1 full")])
     d = deliverer(ledger, mailer, clock)
     event = sample_event(MailType.PASSWORD_CHANGED)
     assert await d.deliver_event(event) == RetryLater(60)

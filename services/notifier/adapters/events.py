@@ -36,7 +36,7 @@ def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
         filter_subjects=sorted(EVENT_BY_SUBJECT),  # only the events someone is mailed about
         ack_wait=settings.ack_wait_s,
         max_deliver=settings.max_deliver,
-        max_ack_pending=max(settings.max_in_flight * 4, 1024),
+        max_ack_pending=settings.max_ack_pending,
     )
 
 

@@ -22,6 +22,7 @@ log = logging.getLogger("ens.notifier.smtp")
 # 5xx replies that refuse us rather than the mail (TLS or login required or failed): a setting
 # to fix, after which the waiting mails go out. Failing them for good would lose them.
 REFUSES_US = frozenset({530, 534, 535, 538})
+UNREACHABLE_PAUSE_S = 1.0
 
 
 def _failure(code: int | None, message: str) -> TemporaryFailure | PermanentFailure:
@@ -34,6 +35,7 @@ class SmtpMailer:
     def __init__(self, settings: SmtpSettings, local_hostname: str | None = None) -> None:
         self._settings = settings
         self._local_hostname = local_hostname
+        self._unreachable_until = 0.0
         self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
         for _ in range(settings.pool_size):
             self._idle.put_nowait(None)  # a slot; connected on first use
@@ -55,6 +57,11 @@ class SmtpMailer:
     async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
         if not self._settings.host:
             raise TemporaryFailure(None, "ENS_SMTP_HOST is not set")
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._unreachable_until:
+            # Just failed to connect: during an outage, a backlog must not turn into a storm of
+            # connection attempts; the mails wait their retry delay instead.
+            raise TemporaryFailure(None, "SMTP server unreachable (connection failed moments ago)")
         conn = await self._idle.get()
         keep: aiosmtplib.SMTP | None = None
         try:
@@ -67,6 +74,9 @@ class SmtpMailer:
                         await conn.connect()
                     except aiosmtplib.SMTPResponseException as exc:
                         raise TemporaryFailure(exc.code, exc.message) from None
+                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                        self._unreachable_until = loop.time() + UNREACHABLE_PAUSE_S
+                        raise
                 await conn.mail(sender, timeout=None)
                 await conn.rcpt(recipient, timeout=None)
                 response = await conn.data(data, timeout=None)
