@@ -69,9 +69,12 @@ class NotifierSettings(BaseSettings):
         description="Events delivered but not yet acked, across replicas, including those waiting out a retry delay; high, so mails waiting for a retry never hold up new ones.",
     )
     max_deliver: int = Field(
-        default=1000,
-        ge=10,
-        description="JetStream drops an event after this many deliveries; far above the retries in 3 days, so only a poison event reaches it.",
+        default=-1,
+        ge=-1,
+        description=(
+            "JetStream's delivery limit per event; -1 (unlimited) on purpose: JetStream would drop the event "
+            "silently, while the notifier itself records a mail failed after give_up_after_s."
+        ),
     )
 
     @field_validator("retry_delays_s", mode="before")

@@ -212,3 +212,17 @@ async def test_a_ledger_down_longer_than_the_lease_leaves_the_event_to_be_retrie
         await deliverer(ledger, mailer, clock, lease=timedelta(seconds=0.3)).deliver_event(event)
     (record, lease, _), = ledger.entries.values()
     assert record.status == DeliveryStatus.QUEUED and lease is not None  # the window of docs/DELIVERY.md
+
+
+def test_an_event_failing_unexpectedly_is_retried_soon_then_every_five_minutes():
+    from services.notifier.adapters.events import unexpected_failure_delay
+
+    assert [unexpected_failure_delay(n) for n in (1, 2, 3, 9, 10, 50)] == [1, 2, 4, 256, 300, 300]
+
+
+def test_jetstream_never_drops_an_event_on_its_own_by_default():
+    from services.notifier.adapters.events import consumer_config
+
+    config = consumer_config(NotifierSettings())
+    assert config.max_deliver == -1 and config.ack_policy.value == "explicit"
+    assert config.max_ack_pending >= 10_000

@@ -4,8 +4,8 @@ Events are fetched in batches (a pull of up to `batch`, worked on concurrently u
 `max_in_flight`; a pull waits at most `fetch_wait_s` for its batch to fill, since the server
 holds it until then and a quiet period would otherwise add that wait to every mail). Each is
 acked only after the ledger holds the result of all its mails, naked with a delay when a mail
-must be retried, and redelivered after `ack_wait` if the replica died holding it. `max_deliver` is far above the retries of three days, so only an event that
-cannot be handled at all is ever dropped, and that is logged.
+must be retried, and redelivered after `ack_wait` if the replica died holding it. `max_deliver` is unlimited by default: JetStream would drop an event silently,
+so the notifier decides itself when a mail has failed (give_up_after_s, recorded in the ledger).
 """
 
 from __future__ import annotations
@@ -38,6 +38,11 @@ def consumer_config(settings: NotifierSettings) -> ConsumerConfig:
         max_deliver=settings.max_deliver,
         max_ack_pending=settings.max_ack_pending,
     )
+
+
+def unexpected_failure_delay(deliveries: int) -> float:
+    """1 s, 2 s, 4 s, ... up to 5 min: a passing NATS hiccup is retried at once, a bug is not hammered."""
+    return float(min(2 ** max(deliveries - 1, 0), 300))
 
 
 class EventConsumer:
@@ -123,9 +128,11 @@ class EventConsumer:
             outcome = await self._deliverer.deliver_event(event)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - NATS/KV trouble: the event is retried, nothing is acked
-            log.exception("notifier: event %s failed; retrying it", event.meta.event_id)
-            await msg.nak(delay=1.0)
+        except Exception:  # noqa: BLE001 - NATS/KV trouble or a bug: the event is retried, nothing is acked
+            delay = unexpected_failure_delay(msg.metadata.num_delivered)
+            log.exception("notifier: event %s failed (delivery %d); retrying it in %.0fs",
+                          event.meta.event_id, msg.metadata.num_delivered, delay)
+            await msg.nak(delay=delay)
             return
         if isinstance(outcome, RetryLater):
             await msg.nak(delay=outcome.delay)
