@@ -42,7 +42,7 @@ VALID = frozenset({PENDING_STATUS, ACTIVE})  # "one valid account per organisati
 
 # Same code, same message, nothing else: an unknown ID and a wrong password are indistinguishable.
 LOGIN_FAILED_MESSAGE = "認証IDまたはパスワードが正しくありません。"
-JOB_CONCURRENCY = 64
+JOB_CONCURRENCY = 128
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -330,11 +330,16 @@ class Accounts:
         return changed
 
     async def _each(self, items: Sequence[Any], fn: Callable[[Any], Awaitable[bool]]) -> list[bool]:
-        """Run a job's per-account step with bounded concurrency (batches, not 100k tasks at once)."""
-        results: list[bool] = []
-        for start in range(0, len(items), JOB_CONCURRENCY * 4):
-            batch = items[start : start + JOB_CONCURRENCY * 4]
-            results.extend(await asyncio.gather(*(fn(item) for item in batch)))
+        """Run a job's per-account step on a fixed pool of workers: bounded in-flight requests
+        (not 100k tasks at once) and no batch barrier waiting for the slowest of a batch."""
+        results: list[bool] = [False] * len(items)
+        positions = iter(range(len(items)))
+
+        async def worker() -> None:
+            for i in positions:
+                results[i] = await fn(items[i])
+
+        await asyncio.gather(*(worker() for _ in range(min(JOB_CONCURRENCY, len(items)))))
         return results
 
     # ---- login ----------------------------------------------------------------------------

@@ -49,4 +49,4 @@ def day_token(day: date) -> str:
 
 
 def parse_day_token(token: str) -> date:
-    return datetime.strptime(token, "%Y%m%d").date()
+    return date(int(token[:4]), int(token[4:6]), int(token[6:8]))
