@@ -354,6 +354,11 @@ class Accounts:
             if missing:
                 raise InvalidInput(fields=missing)
             now = self.clock.now()
+            if policy.auth_id_errors(cmd.auth_id):
+                # No account can have such an ID (and it may be too long to be a key): the same
+                # failure, without touching a bucket.
+                await self.passwords.verify(None, cmd.password)
+                raise login_failed()
             entry = await self.accounts.get(cmd.auth_id)
             verified_hash: str | None = None
             ok = False
@@ -544,7 +549,7 @@ class Accounts:
         new one must differ from it — re-checked whenever the stored hash changed meanwhile."""
         checked_hash: str | None = None
         while True:
-            entry = await self.accounts.get(auth_id)
+            entry = await self.account(auth_id)
             if entry is None:
                 raise NotFound("アカウントが見つかりません。", fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")])
             now = self.clock.now()
@@ -612,8 +617,15 @@ class Accounts:
 
     # ---- officer actions ------------------------------------------------------------------
 
+    async def account(self, auth_id: str) -> Entry | None:
+        """The account of an ID; None also for input no account can have (never a raw key)."""
+        return None if policy.auth_id_errors(auth_id) else await self.accounts.get(auth_id)
+
+    async def _claim_of(self, organisation_id: str) -> Entry | None:
+        return None if policy.organisation_id_errors(organisation_id) else await self.organisations.get(organisation_id)
+
     async def _organisation_account(self, organisation_id: str) -> Entry:
-        claim = await self.organisations.get(organisation_id)
+        claim = await self._claim_of(organisation_id)
         entry = await self.accounts.get(claim.state["auth_id"]) if claim else None
         if entry is None or entry.state["status"] not in VALID:
             raise NotFound(
@@ -650,7 +662,7 @@ class Accounts:
                     raise DomainError("抹消済みまたは有効期限切れのアカウントにはパスワードを設定できません。")
                 return self._with_new_password(state, now, new_hash, by_officer=True)
 
-            entry = await self.accounts.get(cmd.auth_id)
+            entry = await self.account(cmd.auth_id)
             if entry is not None and (await self.passwords.verify(entry.state["password_hash"], cmd.new_password)).ok:
                 raise InvalidInput(fields=[field_error("new_password", "same_as_current", "現在のパスワードと異なるパスワードを入力してください。", "新しいパスワード")])
             await self._update(cmd.auth_id, change)
@@ -683,12 +695,12 @@ class Accounts:
                     ]
                 )
             if cmd.auth_id:
-                entry = await self.accounts.get(cmd.auth_id)
+                entry = await self.account(cmd.auth_id)
                 if entry is None:
                     raise NotFound(fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")])
             else:
                 assert cmd.organisation_id is not None
-                claim = await self.organisations.get(cmd.organisation_id)
+                claim = await self._claim_of(cmd.organisation_id)
                 entry = await self.accounts.get(claim.state["auth_id"]) if claim else None
                 if entry is None:
                     raise NotFound(fields=[field_error("organisation_id", "not_found", "この法人番号等の機関のアカウントはありません。", "法人番号等")])

@@ -278,3 +278,22 @@ async def test_an_unknown_id_locks_like_a_real_one_so_the_sixth_try_reveals_noth
         clock.advance(hours=24)
         assert json.loads(await raw("no-such-id", ORG_PW))["error"]["code"] == ErrorCode.LOGIN_FAILED
         await client.call(c.Login(auth_id="org-user1", password=ORG_PW))
+
+
+async def test_oversized_or_malformed_ids_are_refused_cleanly_never_as_internal_errors(nats_url, client, clock):
+    async with running(["auth"], nats_url, clock=clock):
+        officer = await make_officer(client)
+        huge = "A" * 20_000
+        assert (await refused(client.call(c.Login(auth_id=huge, password=ORG_PW)))).code == ErrorCode.LOGIN_FAILED
+        assert (await refused(client.call(c.Login(auth_id="a.b>*c d", password=ORG_PW)))).code == ErrorCode.LOGIN_FAILED
+        for cmd in (
+            c.GetAccount(session_token=officer, auth_id=huge),
+            c.GetAccount(session_token=officer, organisation_id=huge),
+            c.Deregister(session_token=officer, auth_id=huge),
+            c.ReissueAuthId(session_token=officer, organisation_id="x" * 5000),
+        ):
+            err = await refused(client.call(cmd))
+            assert err.code == ErrorCode.NOT_FOUND and err.error.fields, cmd
+        assert (await refused(client.call(c.SetPassword(session_token=officer, auth_id=huge, new_password=ORG_PW)))).code in (
+            ErrorCode.NOT_FOUND, ErrorCode.VALIDATION
+        )
