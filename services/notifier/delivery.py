@@ -151,7 +151,7 @@ class Deliverer:
                 delay = self._policy.delay(attempts, server_answered=failure.code is not None)
                 base["next_attempt_at"] = now + timedelta(seconds=delay)
             record = before.model_copy(update={**base, "status": status, "smtp_code": failure.code, "smtp_message": failure.message})
-            log.warning("mail %s to %s: temporary failure (%s), attempt %d, %s",
+            log.warning("mail %s (%s): temporary failure (%s), attempt %d, %s",
                         mail.mail_id, mail.mail_type.value, failure, attempts, status.value)
         except PermanentFailure as failure:
             record = before.model_copy(update={**base, "status": DeliveryStatus.FAILED, "smtp_code": failure.code, "smtp_message": failure.message})
