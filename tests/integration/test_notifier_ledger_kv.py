@@ -1,0 +1,76 @@
+"""The ledger on a real JetStream KV bucket: one claim wins, leases expire, results are
+compare-and-set, and queries find exactly their records even for IDs full of subject symbols."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from contracts.notifier import DeliveryStatus, MailType
+from services.notifier.adapters.ledger_kv import BUCKET, KvLedger
+from services.notifier.ledger import ClaimOutcome
+from services.notifier.routing import MailRequest
+from services.runtime.nats import ensure_kv
+
+NOW = datetime(2027, 4, 1, tzinfo=UTC)
+LEASE = timedelta(seconds=90)
+
+
+def mail(event_id: str = "auth.accounts.x.1.0", auth_id: str | None = "org-1", recipient: str = "a@example.jp",
+         reception_number: str | None = None, mail_type: MailType = MailType.PASSWORD_CHANGED) -> MailRequest:
+    return MailRequest(event_id=event_id, mail_type=mail_type, recipient=recipient, context={},
+                       auth_id=auth_id, reception_number=reception_number)
+
+
+async def ledger(nc) -> KvLedger:
+    return KvLedger(await ensure_kv(nc.jetstream(), BUCKET, history=8))
+
+
+async def test_of_ten_workers_claiming_one_mail_at_once_exactly_one_may_send(nc):
+    kv = await ledger(nc)
+    claims = await asyncio.gather(*(kv.claim(mail(), now=NOW, owner=f"w{i}", lease=LEASE) for i in range(10)))
+    outcomes = sorted(c.outcome for c in claims)
+    assert outcomes.count(ClaimOutcome.NEW) == 1 and outcomes.count(ClaimOutcome.BUSY) == 9
+    assert all(c.busy_until == NOW + LEASE for c in claims if c.outcome is ClaimOutcome.BUSY)
+
+
+async def test_a_recorded_mail_is_done_and_an_expired_lease_is_taken_over_once(nc):
+    kv = await ledger(nc)
+    m = mail(event_id="e.2")
+    first = await kv.claim(m, now=NOW, owner="dead", lease=LEASE)
+    later = NOW + LEASE + timedelta(seconds=1)
+    taken = await asyncio.gather(*(kv.claim(m, now=later, owner=f"w{i}", lease=LEASE) for i in range(5)))
+    assert [c.outcome for c in taken].count(ClaimOutcome.RESUMED) == 1
+    winner = next(c for c in taken if c.outcome is ClaimOutcome.RESUMED)
+    # The dead worker's late result loses the compare-and-set; the winner's stands.
+    assert not await kv.record(m, first, first.record.model_copy(update={"status": DeliveryStatus.SENT}))
+    sent = winner.record.model_copy(update={"status": DeliveryStatus.SENT, "attempts": 1, "smtp_code": 250})
+    assert await kv.record(m, winner, sent)
+    again = await kv.claim(m, now=later, owner="w9", lease=LEASE)
+    assert again.outcome is ClaimOutcome.DONE and again.record.smtp_code == 250
+
+
+async def test_queries_match_whole_values_even_when_ids_hold_subject_symbols(nc):
+    kv = await ledger(nc)
+    tricky = ["org.*", "org.>", "org", "org.a", "*", ">"]
+    for i, auth_id in enumerate(tricky):
+        await kv.claim(mail(event_id=f"e.{i}", auth_id=auth_id, recipient=f"u{i}@example.jp",
+                            reception_number=f"R{i}" if i % 2 else None), now=NOW + timedelta(minutes=i),
+                       owner="w", lease=LEASE)
+    for i, auth_id in enumerate(tricky):
+        found = await kv.query(auth_id=auth_id)
+        assert [r.recipient for r in found] == [f"u{i}@example.jp"], auth_id
+    assert [r.auth_id for r in await kv.query(reception_number="R3")] == ["org.a"]
+    assert [r.auth_id for r in await kv.query(recipient="u4@example.jp")] == ["*"]
+    assert await kv.query(auth_id="org.*", recipient="u1@example.jp") == []
+    everything = await kv.query(recipient="u5@example.jp", limit=1)
+    assert len(everything) == 1 and everything[0].mail_id == mail(event_id="e.5", auth_id=">", recipient="u5@example.jp").mail_id
+    assert await kv.query(mail_id="not-a-mail-id.*") == []
+
+
+async def test_newest_first_and_the_limit(nc):
+    kv = await ledger(nc)
+    for i in range(5):
+        await kv.claim(mail(event_id=f"n.{i}", auth_id="many"), now=NOW + timedelta(hours=i), owner="w", lease=LEASE)
+    got = await kv.query(auth_id="many", limit=3)
+    assert [r.event_id for r in got] == ["n.4", "n.3", "n.2"]
