@@ -8,7 +8,7 @@ from datetime import timedelta
 from contracts import notifier as contract
 from services.notifier import handlers
 from services.notifier.adapters.events import EventConsumer
-from services.notifier.adapters.ledger_kv import BUCKET, HISTORY, KvLedger
+from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, open_bucket
 from services.notifier.adapters.smtp import SmtpMailer
 from services.notifier.delivery import Deliverer, Mailer, RetryPolicy
 from services.notifier.rendering import Renderer
@@ -16,7 +16,6 @@ from services.notifier.settings import NotifierSettings, SmtpSettings
 from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
-from services.runtime.nats import ensure_kv
 from services.runtime.service import ServiceBase
 from services.runtime.settings import RuntimeSettings, load_settings
 
@@ -54,8 +53,7 @@ class NotifierService(ServiceBase):
 
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
-        kv = await ensure_kv(ctx.js, BUCKET, history=HISTORY, replicas=self.runtime.stream_replicas,
-                             description="notifier delivery ledger and log")
+        kv = await open_bucket(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days)
         ledger = KvLedger(kv)
         self._ports.ledger = ledger
         self._ports.auditor = Auditor(ctx.js, contract.SERVICE, self.clock)

@@ -49,6 +49,11 @@ class NotifierSettings(BaseSettings):
     retry_every_s: float = Field(default=DEFAULT_RETRY_EVERY_S, gt=0, description="Wait between retries after the list.")
     give_up_after_s: float = Field(default=DEFAULT_GIVE_UP_AFTER_S, gt=0, description="A mail still failing this long after it was queued is recorded failed.")
 
+    log_keep_days: int = Field(
+        default=400,
+        ge=31,
+        description="How long a mail's ledger record (its delivery log line) is kept after its last change; more than the event stream's age.",
+    )
     durable: str = Field(default="notifier", description="Durable consumer on ENS_EVENTS that all replicas share.")
     batch: int = Field(default=128, ge=1, le=1024, description="Events fetched per pull request.")
     fetch_wait_s: float = Field(

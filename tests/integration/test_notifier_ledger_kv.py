@@ -74,3 +74,12 @@ async def test_newest_first_and_the_limit(nc):
         await kv.claim(mail(event_id=f"n.{i}", auth_id="many"), now=NOW + timedelta(hours=i), owner="w", lease=LEASE)
     got = await kv.query(auth_id="many", limit=3)
     assert [r.event_id for r in got] == ["n.4", "n.3", "n.2"]
+
+
+async def test_the_ledger_bucket_keeps_records_for_the_configured_days_only(nats_url, nc, clock, monkeypatch):
+    from tests.support.suite import running
+
+    monkeypatch.setenv("ENS_NOTIFIER_LOG_KEEP_DAYS", "45")
+    async with running(["notifier"], nats_url, clock=clock):
+        info = await nc.jetstream().stream_info(f"KV_{BUCKET}")
+    assert info.config.max_age == 45 * 86400 and info.config.max_msgs_per_subject == 8

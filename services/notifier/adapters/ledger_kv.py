@@ -16,6 +16,8 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from contracts.notifier import DeliveryRecord
@@ -25,6 +27,21 @@ from services.runtime.keys import encode_key
 
 BUCKET = "notifier_ledger"
 HISTORY = 8  # enough to see a mail's attempts while debugging; the record itself has the totals
+
+
+async def open_bucket(js: JetStreamContext, *, replicas: int, keep_days: int) -> KeyValue:
+    """The ledger bucket; a record stays `keep_days` after its last change (the delivery log's
+    reach, and far beyond the event stream's age, so no event can outlive its mails' records)."""
+    try:
+        return await js.key_value(BUCKET)
+    except nats.js.errors.BucketNotFoundError:
+        pass
+    config = KeyValueConfig(bucket=BUCKET, history=HISTORY, replicas=replicas, storage=StorageType.FILE,
+                            ttl=keep_days * 86400.0, description="notifier delivery ledger and log")
+    try:
+        return await js.create_key_value(config)
+    except nats.js.errors.BadRequestError:
+        return await js.key_value(BUCKET)  # another replica created it first
 
 
 def _token(value: str | None) -> str:
