@@ -109,6 +109,8 @@ class EventConsumer:
             # The ack or nak did not reach the server: the event comes back after ack_wait and
             # the ledger tells what became of its mails.
             log.warning("notifier: could not settle %s: %s", msg.subject, exc)
+        except Exception:  # noqa: BLE001 - a task's error would otherwise surface only at shutdown
+            log.exception("notifier: handling %s failed; it comes back after ack_wait", msg.subject)
         finally:
             self._slots.release()
 
