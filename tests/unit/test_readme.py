@@ -1,0 +1,39 @@
+"""The README is the user's manual: every setting and every `ens` command is in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ens.cli import cli
+from services.auth.settings import AuthSettings
+from services.filing.settings import FilingSettings
+from services.notifier.settings import NotifierSettings, SmtpSettings
+from services.runtime.settings import RuntimeSettings
+from services.scheduler.settings import SchedulerSettings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_every_ens_setting_is_documented():
+    missing = []
+    for cls in (RuntimeSettings, AuthSettings, FilingSettings, SmtpSettings, NotifierSettings, SchedulerSettings):
+        prefix = cls.model_config["env_prefix"]
+        missing += [f"{prefix}{name.upper()}" for name in cls.model_fields if f"`{prefix}{name.upper()}`" not in README]
+    assert not missing, f"settings missing from README.md: {missing}"
+
+
+def _commands(group: click.Group, prefix: str = "ens") -> list[str]:
+    out = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            out += _commands(command, f"{prefix} {name}")
+        else:
+            out.append(f"{prefix} {name}")
+    return out
+
+
+def test_every_ens_command_is_documented():
+    missing = [c for c in _commands(cli) if f"`{c}" not in README]
+    assert not missing, f"ens commands missing from README.md: {missing}"
