@@ -83,3 +83,28 @@ async def test_the_ledger_bucket_keeps_records_for_the_configured_days_only(nats
     async with running(["notifier"], nats_url, clock=clock):
         info = await nc.jetstream().stream_info(f"KV_{BUCKET}")
     assert info.config.max_age == 45 * 86400 and info.config.max_msgs_per_subject == 8
+
+
+async def test_a_query_racing_with_updates_lists_each_mail_once_in_its_latest_state(nc):
+    kv = await ledger(nc)
+    mails = [mail(event_id=f"race.{i}", auth_id="racer", recipient=f"r{i}@example.jp") for i in range(40)]
+    claims = [await kv.claim(m, now=NOW, owner="w", lease=LEASE) for m in mails]
+
+    async def churn() -> None:
+        # Each record moves queued -> retrying -> ... while the queries read the bucket.
+        current = list(claims)
+        for attempt in range(1, 6):
+            for i, (m, c) in enumerate(zip(mails, current)):
+                rec = c.record.model_copy(update={"status": DeliveryStatus.RETRYING, "attempts": attempt})
+                await kv.record(m, c, rec)
+                current[i] = await kv.claim(m, now=NOW + LEASE * attempt * 2, owner=f"w{attempt}", lease=LEASE)
+
+    churner = asyncio.create_task(churn())
+    try:
+        while not churner.done():
+            records = await kv.query(auth_id="racer", limit=1000)
+            ids = [r.mail_id for r in records]
+            assert len(ids) == len(set(ids)), "a mail listed twice"
+            assert len(ids) == len(mails)
+    finally:
+        await churner

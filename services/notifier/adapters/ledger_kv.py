@@ -123,7 +123,9 @@ class KvLedger:
     ) -> list[DeliveryRecord]:
         subject = query_filter(auth_id=auth_id, reception_number=reception_number, recipient=recipient, mail_id=mail_id)
         watcher = await self._kv.watch(subject, ignore_deletes=True)
-        records: list[DeliveryRecord] = []
+        # Keyed by mail id: a record that changes while the watcher reads the initial values
+        # (queued -> sent) arrives twice; the later revision is the current one.
+        latest: dict[str, DeliveryRecord] = {}
         try:
             while True:
                 try:
@@ -133,8 +135,9 @@ class KvLedger:
                 if entry is None:  # the watcher's marker: everything that existed has been seen
                     break
                 if entry.value:
-                    records.append(_decode(entry.value)[0])
+                    record = _decode(entry.value)[0]
+                    latest[record.mail_id] = record
         finally:
             await watcher.stop()
-        records.sort(key=lambda r: r.queued_at, reverse=True)
+        records = sorted(latest.values(), key=lambda r: r.queued_at, reverse=True)
         return records[:limit]
