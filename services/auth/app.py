@@ -72,7 +72,7 @@ class AuthService(ServiceBase):
             accounts=store(kv.ACCOUNTS),
             organisations=store(kv.ORGANISATIONS),
             unknown_logins=store(kv.UNKNOWN_LOGINS),
-            index=kv.DueIndex(buckets[kv.INDEX]),
+            index=kv.DueIndex(buckets[kv.INDEX], ctx.js),
             sessions=Sessions(store(kv.SESSIONS), periods),
             notices=Notices(store(kv.NOTICES), self._feed),
             passwords=self.passwords,

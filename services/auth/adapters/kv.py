@@ -24,7 +24,7 @@ from typing import Any
 
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from services.auth.periods import day_token, parse_day_token
@@ -43,8 +43,10 @@ LAST_USE = "use"  # by the day (JST) of last use, for account expiry
 
 
 class DueIndex:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext | None = None, bucket: str = INDEX) -> None:
         self._kv = kv
+        self._js = js  # needed by scan only
+        self._bucket = bucket
 
     @staticmethod
     def _key(kind: str, day: date, auth_id: str) -> str:
@@ -57,22 +59,40 @@ class DueIndex:
         await self._kv.delete(self._key(kind, day, auth_id))
 
     async def scan(self, kind: str, day: date | None = None) -> list[tuple[date, str]]:
-        """Markers of one kind (on one day, or all): an ordered, headers-only consumer on the
-        bucket's stream filtered by subject, so the cost follows the markers, not the bucket."""
+        """Markers of one kind (on one day, or all): an ephemeral, headers-only pull consumer on
+        the bucket's stream filtered by subject, so the cost follows the markers, not the bucket.
+        Its pending count at creation is exact (nothing is delivered before a fetch), so the scan
+        knows when it has seen them all, without timing guesses."""
+        if self._js is None:
+            raise RuntimeError("DueIndex.scan needs the JetStream context")
+        prefix = f"$KV.{self._bucket}."
         pattern = f"{kind}.{day_token(day)}.>" if day else f"{kind}.>"
-        watcher = await self._kv.watch(pattern, meta_only=True, ignore_deletes=True)
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            headers_only=True,
+            inactive_threshold=60,
+            mem_storage=True,
+        )
+        sub = await self._js.pull_subscribe(prefix + pattern, stream=f"KV_{self._bucket}", config=config)
         found: list[tuple[date, str]] = []
+        name: str | None = None
         try:
-            while True:
-                entry = await watcher.updates(timeout=30)
-                if entry is None:
-                    break
-                _, token, encoded = entry.key.split(".", 2)
-                found.append((parse_day_token(token), decode_key(encoded)))
-                if entry.delta == 0:
-                    break
+            info = await sub.consumer_info()
+            name, remaining = info.name, info.num_pending
+            while remaining > 0:
+                for msg in await sub.fetch(min(remaining, 2048), timeout=10):
+                    remaining = msg.metadata.num_pending
+                    if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
+                        continue
+                    _, token, encoded = msg.subject[len(prefix) :].split(".", 2)
+                    found.append((parse_day_token(token), decode_key(encoded)))
         finally:
-            await watcher.stop()
+            await sub.unsubscribe()
+            # An ephemeral consumer would also vanish after inactive_threshold; don't leave it there.
+            if name is not None:
+                with contextlib.suppress(nats.js.errors.NotFoundError):
+                    await self._js.delete_consumer(f"KV_{self._bucket}", name)
         return found
 
 
