@@ -54,7 +54,7 @@ class NotifierService(ServiceBase):
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
         kv = await open_bucket(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days)
-        ledger = KvLedger(kv)
+        ledger = KvLedger(kv, ctx.js)
         self._ports.ledger = ledger
         self._ports.auditor = Auditor(ctx.js, contract.SERVICE, self.clock)
         if self._mailer is None:

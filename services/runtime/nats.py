@@ -11,7 +11,15 @@ import nats
 import nats.js.errors
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.kv import KeyValue
 
 from contracts import subjects
@@ -126,3 +134,53 @@ async def ensure_shared_streams(js: JetStreamContext, settings: RuntimeSettings)
             num_replicas=settings.stream_replicas,
         ),
     )
+
+
+async def kv_current(js: JetStreamContext, bucket: str, key_filter: str = ">") -> list[tuple[str, bytes, int]]:
+    """(key, value, revision) of every live key matching `key_filter` (KV wildcards allowed).
+
+    Reads with a short-lived pull consumer (last message per subject) that is deleted afterwards.
+    nats-py's watch-based `keys()`/`watch()` can signal "no more" before delivering anything when
+    the server is quick and the client busy, and leave a consumer behind for 5 minutes per call.
+    """
+    stream = f"KV_{bucket}"
+    prefix = f"$KV.{bucket}."
+    sub = await js.pull_subscribe(
+        prefix + key_filter,
+        stream=stream,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=60.0,
+            mem_storage=True,
+            num_replicas=1,
+        ),
+    )
+    name = None
+    try:
+        info = await sub.consumer_info()
+        name = info.name
+        # The consumer starts with the last message of each key as of its creation, all at or
+        # below the stream's last sequence now; anything above is a later change, delivered after
+        # them in stream order. Stop there, so keys changing during the read cannot keep it going.
+        last_seq = (await js.stream_info(stream)).state.last_seq
+        pending = info.num_pending
+        current: dict[str, tuple[bytes, int, bool]] = {}
+        while pending > 0:
+            msgs = await sub.fetch(min(pending, 1024), timeout=10)
+            for msg in msgs:
+                pending = msg.metadata.num_pending
+                headers = msg.headers or {}
+                deleted = headers.get("KV-Operation") in ("DEL", "PURGE") or "Nats-Marker-Reason" in headers
+                current[msg.subject[len(prefix) :]] = (msg.data, msg.metadata.sequence.stream, deleted)
+                if msg.metadata.sequence.stream >= last_seq:
+                    pending = 0
+                    break
+        return [(key, value, rev) for key, (value, rev, deleted) in current.items() if not deleted]
+    finally:
+        try:
+            await sub.unsubscribe()
+            if name is not None:
+                await js.delete_consumer(stream, name)
+        except (nats.errors.Error, nats.js.errors.Error) as exc:  # it expires by itself after a minute
+            log.debug("kv_current: cleanup of %s failed: %s", name, exc)

@@ -37,6 +37,7 @@ from nats.js.kv import KeyValue
 from contracts.common import Event, EventMeta
 from services.runtime.clock import Clock
 from services.runtime.keys import decode_key, encode_key
+from services.runtime.nats import kv_current
 
 log = logging.getLogger("ens.outbox")
 
@@ -70,6 +71,7 @@ class OutboxStore:
         self,
         kv: KeyValue,
         *,
+        js: JetStreamContext | None = None,
         source: str,
         bucket: str,
         clock: Clock,
@@ -77,6 +79,8 @@ class OutboxStore:
         keep_events: int = 16,
     ) -> None:
         self._kv = kv
+        # The JetStream context for whole-bucket reads; by default the one the bucket was opened with.
+        self._js: JetStreamContext = js if js is not None else kv._js  # noqa: SLF001
         self._source = source
         self._bucket = bucket
         self._clock = clock
@@ -133,10 +137,11 @@ class OutboxStore:
             raise StaleRevision(key) from None
 
     async def keys(self) -> list[str]:
-        try:
-            return [decode_key(k) for k in await self._kv.keys()]
-        except nats.js.errors.NoKeysError:
-            return []
+        return [decode_key(key) for key, _, _ in await kv_current(self._js, self._bucket)]
+
+    async def entries(self) -> list[Entry]:
+        """Every live entry, read in one pass (no get per key)."""
+        return [self.decode(decode_key(k), v, rev) for k, v, rev in await kv_current(self._js, self._bucket)]
 
     def _record(
         self, key: str, version: int, index: int, cls: type[Event], fields: dict[str, Any], now: datetime

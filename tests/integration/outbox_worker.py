@@ -45,7 +45,7 @@ async def main(url: str, bucket: str, target: int) -> None:
     js = nc.jetstream()
     await ensure_shared_streams(js, RuntimeSettings(nats_url=url))
     kv = await ensure_kv(js, bucket, history=64)
-    store = OutboxStore(kv, source="test", bucket=bucket, clock=SystemClock())
+    store = OutboxStore(kv, js=js, source="test", bucket=bucket, clock=SystemClock())
     relay = OutboxRelay(js, bucket, batch=4, ack_wait=1.0, crash_hook=hook)
     await relay.start()
     for key in KEYS:

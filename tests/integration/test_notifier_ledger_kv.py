@@ -23,7 +23,7 @@ def mail(event_id: str = "auth.accounts.x.1.0", auth_id: str | None = "org-1", r
 
 
 async def ledger(nc) -> KvLedger:
-    return KvLedger(await ensure_kv(nc.jetstream(), BUCKET, history=8))
+    return KvLedger(await ensure_kv(nc.jetstream(), BUCKET, history=8), nc.jetstream())
 
 
 async def test_of_ten_workers_claiming_one_mail_at_once_exactly_one_may_send(nc):

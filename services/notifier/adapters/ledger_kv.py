@@ -24,6 +24,7 @@ from contracts.notifier import DeliveryRecord
 from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
 from services.notifier.routing import MailRequest
 from services.runtime.keys import encode_key
+from services.runtime.nats import kv_current
 
 BUCKET = "notifier_ledger"
 HISTORY = 8  # enough to see a mail's attempts while debugging; the record itself has the totals
@@ -75,8 +76,9 @@ def _decode(value: bytes) -> tuple[DeliveryRecord, Lease | None]:
 
 
 class KvLedger:
-    def __init__(self, kv: KeyValue) -> None:
+    def __init__(self, kv: KeyValue, js: JetStreamContext) -> None:
         self._kv = kv
+        self._js = js
 
     async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
         key = ledger_key(mail)
@@ -122,22 +124,7 @@ class KvLedger:
         limit: int = 100,
     ) -> list[DeliveryRecord]:
         subject = query_filter(auth_id=auth_id, reception_number=reception_number, recipient=recipient, mail_id=mail_id)
-        watcher = await self._kv.watch(subject, ignore_deletes=True)
-        # Keyed by mail id: a record that changes while the watcher reads the initial values
-        # (queued -> sent) arrives twice; the later revision is the current one.
-        latest: dict[str, DeliveryRecord] = {}
-        try:
-            while True:
-                try:
-                    entry = await watcher.updates(timeout=5.0)
-                except nats.errors.TimeoutError:
-                    break
-                if entry is None:  # the watcher's marker: everything that existed has been seen
-                    break
-                if entry.value:
-                    record = _decode(entry.value)[0]
-                    latest[record.mail_id] = record
-        finally:
-            await watcher.stop()
-        records = sorted(latest.values(), key=lambda r: r.queued_at, reverse=True)
+        # One consistent snapshot: the current revision of each matching key, read once.
+        records = [_decode(value)[0] for _, value, _ in await kv_current(self._js, BUCKET, subject)]
+        records.sort(key=lambda r: r.queued_at, reverse=True)
         return records[:limit]
