@@ -1,10 +1,11 @@
 """Logins per second through the suite vs a bare argon2id verify loop, and the timing gap between
 an unknown auth ID and a wrong password.
 
-    python bench/login.py [--accounts 8] [--logins 500] [--tries 200]
+    python bench/login.py [--accounts 8] [--logins 500] [--tries 200] [--replicas CORES]
 
-Starts its own nats-server (free port, temporary store, stopped at the end) and hosts the real
-auth service with the production hash parameters (argon2id, OWASP: 19 MiB, t=2, p=1). Then:
+Starts its own nats-server (free port, temporary store, stopped at the end) and the real auth
+service as deployed: `ens run auth`, one process per core by default (--replicas), with the
+production hash parameters (argon2id, OWASP: 19 MiB, t=2, p=1); stops them all at the end. Then:
 
 - baseline: `PasswordHasher.verify` of the same kind of hash on as many threads as there are
   cores (what the hardware can verify at most);
@@ -26,6 +27,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,17 +48,15 @@ from contracts import auth as a  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
 from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
-from services.auth.app import AuthService  # noqa: E402
 from services.auth.settings import AuthSettings  # noqa: E402
-from services.runtime.clock import SystemClock, jst_at  # noqa: E402
-from services.runtime.host import Host  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
+from services.runtime.clock import jst_at  # noqa: E402
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
 OFFICER = ("benchofficer", "Officer#2027pw")
 PASSWORD = "Bench#2027pass"
 WRONG = "Wrong#2027pass"
 ROUNDS = 5
+IN_FLIGHT_PER_CORE = 4
 
 
 def corporate_number(seed: int) -> str:
@@ -102,26 +102,68 @@ async def timed(coro) -> tuple[float, bytes | None]:  # type: ignore[no-untyped-
     return time.perf_counter() - t0, reply
 
 
-async def run(url: str, accounts: int, logins: int, tries: int) -> dict:
+def start_replicas(url: str, n: int, data_dir: Path) -> list[subprocess.Popen[bytes]]:
+    """`ens run auth` n times, as deployed: each replica its own process (its own GIL)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
+    env.update(
+        ENS_NATS_URL=url,
+        ENS_DATA_DIR=str(data_dir),
+        ENS_AUTH_OPERATOR_TOKEN=OPERATOR_TOKEN,
+        ENS_AUTH_LOCKOUT_THRESHOLD=str(10**9),  # every wrong password of the timing part is verified
+        ENS_LOG_LEVEL="WARNING",
+    )
+    log = open(data_dir / "auth.log", "ab")  # noqa: SIM115 - handed to the children
+    try:
+        return [
+            subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            for _ in range(n)
+        ]
+    finally:
+        log.close()
+
+
+def stop_replicas(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+async def until_answering(client: EnsClient, procs: list[subprocess.Popen[bytes]]) -> None:
+    for _ in range(600):
+        if any(p.poll() is not None for p in procs):
+            raise RuntimeError("an auth replica exited during start-up")
+        try:
+            await client.status("auth", timeout=0.5)
+        except CommandRefused:
+            await asyncio.sleep(0.05)
+            continue
+        return
+    raise TimeoutError("auth did not answer")
+
+
+async def run(url: str, accounts: int, logins: int, tries: int, replicas: int, data_dir: Path) -> dict:
     cores = os.cpu_count() or 1
-    clock = SystemClock()
-    settings = RuntimeSettings(nats_url=url, request_timeout_s=120)
-    auth_settings = AuthSettings(operator_token=OPERATOR_TOKEN, lockout_threshold=10**9)
-    service = AuthService(settings, auth_settings, clock)
-    params = service.passwords.params
+    params = AuthSettings(operator_token=OPERATOR_TOKEN).hash_parameters()
     hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
     stored = hasher.hash(PASSWORD)
 
-    host = Host([service], settings, clock)
-    await host.start()
+    procs = start_replicas(url, replicas, data_dir)
     nc = await nats.connect(url)
     try:
         client = EnsClient(nc, timeout=120)
+        await until_answering(client, procs)
+        await asyncio.sleep(1.0)  # the other replicas finish starting (bounded; only affects warm-up)
         ids = await setup_accounts(client, accounts)
         for auth_id in ids:  # warm-up
             await client.call(a.Login(auth_id=auth_id, password=PASSWORD))
 
-        in_flight = asyncio.Semaphore(2 * cores)
+        in_flight = asyncio.Semaphore(IN_FLIGHT_PER_CORE * cores)
 
         async def one(i: int) -> None:
             async with in_flight:
@@ -165,7 +207,7 @@ async def run(url: str, accounts: int, logins: int, tries: int) -> dict:
         )
     finally:
         await nc.close()
-        await host.stop()
+        stop_replicas(procs)
 
     return {
         "bench": "login",
@@ -181,7 +223,8 @@ async def run(url: str, accounts: int, logins: int, tries: int) -> dict:
         "tries": tries,
         "replies_byte_identical": identical,
         "hash": {"algorithm": "argon2id", "memory_kib": params.memory_kib, "time_cost": params.time_cost, "parallelism": params.parallelism},
-        "in_flight": 2 * cores,
+        "in_flight": IN_FLIGHT_PER_CORE * cores,
+        "auth_replicas": replicas,
         "cores": cores,
         "versions": versions(),
     }
@@ -196,12 +239,12 @@ def versions() -> dict:
     }
 
 
-async def main(accounts: int, logins: int, tries: int) -> dict:
+async def main(accounts: int, logins: int, tries: int, replicas: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-bench-") as tmp:
         server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
         server.start()
         try:
-            return await run(server.url, accounts, logins, tries)
+            return await run(server.url, accounts, logins, tries, replicas, Path(tmp))
         finally:
             server.stop()
 
@@ -211,9 +254,10 @@ if __name__ == "__main__":
     parser.add_argument("--accounts", type=int, default=8)
     parser.add_argument("--logins", type=int, default=500)
     parser.add_argument("--tries", type=int, default=200)
+    parser.add_argument("--replicas", type=int, default=os.cpu_count() or 1, help="auth processes (default: one per core)")
     args = parser.parse_args()
     try:
-        result = asyncio.run(main(args.accounts, args.logins, args.tries))
+        result = asyncio.run(main(args.accounts, args.logins, args.tries, args.replicas))
     except CommandRefused as exc:
         print(f"bench: refused: {exc.error.code}: {exc.error.message}", file=sys.stderr)
         sys.exit(1)

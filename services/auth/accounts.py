@@ -380,6 +380,9 @@ class Accounts:
                     self._refuse_unusable(state, now)
                     new_state, events = self._succeeded(state, now, rehash), []
                     old_use = parse(state.get("last_used_at"))
+                    if self._nothing_to_record(state, old_use, now, rehash):
+                        old_use = None  # nothing rewritten, so the stored day's marker stays
+                        break
                     if old_use is None or business_day(old_use) != business_day(now):
                         await self.index.mark(LAST_USE, business_day(now), cmd.auth_id)
                 try:
@@ -427,6 +430,18 @@ class Accounts:
                 record = await self.unknown_logins.get(cmd.auth_id)
                 continue
             raise login_failed()
+
+    def _nothing_to_record(self, state: dict[str, Any], old_use: datetime | None, now: datetime, rehash: str | None) -> bool:
+        """A login that clears nothing and comes within `use_resolution` of the recorded use
+        needs no write: use is recorded to the hour, which a one-year expiry does not notice,
+        and a busy account is not rewritten (and its entry relayed) on every login."""
+        return (
+            not rehash
+            and state["failed_logins"] == 0
+            and not state.get("locked_until")
+            and old_use is not None
+            and now - old_use < self.periods.use_resolution
+        )
 
     def _failed(self, state: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[EventDraft]]:
         # A lock that has lifted starts a fresh count (the lock is over, Q35).

@@ -15,6 +15,8 @@ class Periods:
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=8)
     activation_time: time = time(9, 0)  # JST, on the business day after registration
+    # Logins within this time of the recorded last use do not rewrite it (account expiry is a year).
+    use_resolution: timedelta = timedelta(hours=1)
 
 
 def plus_one_year(moment: datetime) -> datetime:

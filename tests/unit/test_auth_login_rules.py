@@ -275,3 +275,21 @@ async def test_every_command_is_audited_without_a_password(clock):
     for secret in (OFFICER_PW, PW_A, "Wrong#999zz", TOKEN):
         assert secret not in text
 
+
+
+async def test_use_is_recorded_to_the_hour_and_a_busy_account_is_not_rewritten_on_every_login(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+    first = await accounts.accounts.get("org-user1")
+    clock.advance(minutes=59)
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+    assert (await accounts.accounts.get("org-user1")).revision == first.revision
+    clock.advance(minutes=1)
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+    later = await accounts.accounts.get("org-user1")
+    assert later.state["last_used_at"] == clock.now().isoformat()
+    # A failure in between is cleared by the next success even within the hour.
+    assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+    assert (await accounts.accounts.get("org-user1")).state["failed_logins"] == 0
