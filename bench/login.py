@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, time as dtime
+from datetime import time as dtime
 from importlib.metadata import version
 from pathlib import Path
 
