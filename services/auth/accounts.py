@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from contracts import auth as c
 from contracts.common import Ack, ErrorCode
@@ -411,7 +411,7 @@ class Accounts:
                 notices=await self.notices.in_force(now),
             )
 
-    async def _unknown_failure(self, cmd: c.Login, now: datetime, *, verified: bool) -> None:
+    async def _unknown_failure(self, cmd: c.Login, now: datetime, *, verified: bool) -> NoReturn:
         """An ID without a (live) account fails like a wrong password: same hash time, same
         counted write, same lock after the same number of tries, same replies."""
         record = await self.unknown_logins.get(cmd.auth_id)

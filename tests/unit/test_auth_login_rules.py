@@ -293,3 +293,15 @@ async def test_use_is_recorded_to_the_hour_and_a_busy_account_is_not_rewritten_o
     assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
     assert (await accounts.accounts.get("org-user1")).state["failed_logins"] == 0
+
+
+async def test_raised_hash_parameters_rehash_a_password_at_its_next_login(clock):
+    accounts = build(clock)
+    await active_account(accounts, clock)
+    before = (await accounts.accounts.get("org-user1")).state["password_hash"]
+    assert before.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+    accounts.passwords = Passwords(HashParameters(memory_kib=128, time_cost=2, parallelism=1))
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"
+    after = (await accounts.accounts.get("org-user1")).state["password_hash"]
+    assert after.startswith("$argon2id$v=19$m=128,t=2,p=1$")
+    assert await login_code(accounts, "org-user1", PW_A) == "ok"  # the new hash verifies
