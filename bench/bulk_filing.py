@@ -21,14 +21,11 @@ import asyncio
 import base64
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +40,8 @@ from contracts import auth as a  # noqa: E402
 from contracts import filing as f  # noqa: E402
 from contracts.client import EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from ens.embedded import NatsServerProcess, free_port
+from ens.embedded import versions as embedded_versions  # noqa: E402
 from ens.suite import build_services  # noqa: E402
 from services.runtime.clock import FakeClock  # noqa: E402
 from services.runtime.host import Host  # noqa: E402
@@ -197,12 +195,7 @@ async def run(url: str, filings: int, runs: int) -> dict:
 
 
 def versions() -> dict:
-    out = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "python": platform.python_version(),
-        "nats-server": out.split()[-1].lstrip("v") if out else "?",
-        **{p: version(p) for p in ("nats-py", "faststream", "pydantic", "cryptography")},
-    }
+    return embedded_versions('nats-py', 'faststream', 'pydantic', 'cryptography')
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from email.header import decode_header, make_header
 from datetime import timedelta
-from importlib.metadata import version
+from email.header import decode_header, make_header
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +33,7 @@ import nats  # noqa: E402
 from contracts import auth  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import MailSink, NatsCluster, free_port, nats_server_binary  # noqa: E402
+from ens.embedded import MailSink, NatsCluster, free_port, versions  # noqa: E402
 from services.runtime.clock import SystemClock  # noqa: E402
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
@@ -193,14 +191,12 @@ def main() -> None:
     say(f"baseline (no fault): {baseline}")
     faulted = asyncio.run(run(args.accounts, args.rounds, fault=True, say=say))
     say(f"with node loss: {faulted}")
-    server_version = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
     print(json.dumps({
         **faulted,
         "baseline": baseline,
         "services": "2x auth, 2x filing, 2x notifier, 2x scheduler",
         "cores": os.cpu_count(),
-        "versions": {"python": platform.python_version(), "nats_server": server_version,
-                     "nats_py": version("nats-py"), "faststream": version("faststream")},
+        "versions": versions("nats-py", "faststream"),
     }))
 
 

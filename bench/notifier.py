@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -33,7 +32,6 @@ import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +41,13 @@ import aiosmtplib  # noqa: E402
 import nats  # noqa: E402
 
 from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType  # noqa: E402
-from ens.embedded import MailSink, NatsServerProcess, free_port, nats_server_binary, port_open  # noqa: E402
+from ens.embedded import (  # noqa: E402
+    MailSink,
+    NatsServerProcess,
+    free_port,
+    port_open,
+    versions,
+)
 from services.notifier.adapters.ledger_kv import BUCKET  # noqa: E402
 from services.notifier.rendering import Renderer  # noqa: E402
 from services.notifier.routing import mails_for  # noqa: E402
@@ -260,9 +264,7 @@ async def main(args: argparse.Namespace) -> dict:
         "connections": POOL * args.replicas,
         "sink": sink.name,
         "cores": os.cpu_count(),
-        "versions": {"python": platform.python_version(),
-                     "nats_server": subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip(),
-                     **{p: version(p) for p in ("nats-py", "aiosmtplib", "jinja2", "faststream", "pydantic")}},
+        "versions": versions("nats-py", "aiosmtplib", "jinja2", "faststream", "pydantic"),
     }
 
 

@@ -18,17 +18,14 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import re
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 
 from contracts.notifier import MailType  # noqa: E402
-from ens.embedded import MailSink, NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from ens.embedded import MailSink, NatsServerProcess, free_port
+from ens.embedded import versions as embedded_versions  # noqa: E402
 from services.notifier.rendering import Renderer  # noqa: E402
 from services.notifier.routing import mails_for  # noqa: E402
 from services.notifier.samples import sample_event  # noqa: E402
@@ -175,9 +173,7 @@ async def run_trial(nats_url: str, sink: MailSink, work: Path, *, events: int, k
 
 
 def versions() -> dict:
-    server = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
-    return {"python": platform.python_version(), "nats_server": server,
-            **{p: version(p) for p in ("nats-py", "aiosmtplib", "aiosmtpd", "jinja2", "faststream")}}
+    return embedded_versions('nats-py', 'aiosmtplib', 'aiosmtpd', 'jinja2', 'faststream')
 
 
 async def main(args: argparse.Namespace) -> dict:

@@ -20,13 +20,10 @@ import argparse
 import asyncio
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timedelta
-from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +34,8 @@ import nats  # noqa: E402
 from contracts import auth as auth_contract  # noqa: E402
 from contracts.client import EnsClient  # noqa: E402
 from contracts.scheduler import JobName, JobRun, RunJob  # noqa: E402
-from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from ens.embedded import NatsServerProcess, free_port
+from ens.embedded import versions as embedded_versions  # noqa: E402
 from ens.suite import build_services  # noqa: E402
 from services.auth.adapters.kv import ACCOUNTS, INDEX, PASSWORD_EXPIRY, DueIndex  # noqa: E402
 from services.auth.periods import password_expires_at  # noqa: E402
@@ -202,12 +200,7 @@ def _enc(key: str) -> str:
 
 
 def versions() -> dict:
-    out = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
-    return {
-        "python": platform.python_version(),
-        "nats-server": out.split()[-1].lstrip("v") if out else "?",
-        **{p: version(p) for p in ("nats-py", "faststream", "APScheduler", "pydantic")},
-    }
+    return embedded_versions('nats-py', 'faststream', 'APScheduler', 'pydantic')
 
 
 if __name__ == "__main__":

@@ -270,3 +270,16 @@ class NatsCluster:
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+def versions(*packages: str) -> dict[str, str]:
+    """What a benchmark ran on: Python, the nats-server binary and the named packages."""
+    import platform
+    from importlib.metadata import version
+
+    out = subprocess.run([nats_server_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {
+        "python": platform.python_version(),
+        "nats_server": out.split()[-1].lstrip("v") if out else "?",
+        **{p: version(p) for p in packages},
+    }

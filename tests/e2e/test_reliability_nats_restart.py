@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import timedelta
 from email.header import decode_header, make_header
 
-import pytest
 
 from contracts import auth
 from contracts.client import CommandRefused

@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import nats
-import pytest
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.runtime.keys import encode_key

@@ -24,7 +24,7 @@ from contracts.filing import FilingKind, FilingStatus
 from services.filing.lifecycle import FilingRecord, state_of
 from services.runtime.errors import Unavailable
 from services.runtime.keys import encode_key
-from services.runtime.outbox import Entry, EventDraft, OutboxStore, StaleRevision
+from services.runtime.outbox import Entry, EventDraft, OutboxStore
 
 FILINGS = "filing_filings"
 INDEX = "filing_index"

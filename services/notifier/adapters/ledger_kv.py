@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timedelta
-from typing import Any
 
 import nats.errors
 import nats.js.errors
