@@ -139,15 +139,25 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
                     for org in orgs
                 ])
             # Truth: the AuthIdReissued events in the stream; each must become exactly one mail.
+            # The outbox relay publishes a moment after a command's reply, so count until the
+            # number of events and of mails both hold still.
             js = nc.jetstream()
             subject = auth.AuthIdReissued.SUBJECT
-            info = await retry(lambda: js.stream_info("ENS_EVENTS", subjects_filter=subject))
-            events = (info.state.subjects or {}).get(subject, 0)  # type: ignore[union-attr]
+
+            async def count_events() -> int:
+                info = await retry(lambda: js.stream_info("ENS_EVENTS", subjects_filter=subject))
+                return (info.state.subjects or {}).get(subject, 0)  # type: ignore[union-attr]
+
             deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and _reissue_mails(sink) < events:
-                await asyncio.sleep(0.2)
+            events, seen = await count_events(), (-1, -1)
+            while time.monotonic() < deadline:
+                now_seen = (events, _reissue_mails(sink))
+                if now_seen[1] >= events and now_seen == seen:
+                    break
+                seen = now_seen
+                await asyncio.sleep(0.5)
+                events = await count_events()
             elapsed = time.monotonic() - started
-            await asyncio.sleep(1.0)  # a late duplicate would show up now
             per_event = Counter(m.parsed().get("Message-ID") for m in sink.mails if _is_reissue(m))
             delivered = len(per_event)
             if delivered < events:
