@@ -180,6 +180,7 @@ class OutboxRelay:
         self._hook = crash_hook or (lambda step: None)
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
+        self._stopping = False
         self.published = 0
 
     async def start(self) -> None:
@@ -198,11 +199,14 @@ class OutboxRelay:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._bucket}")
 
     async def stop(self) -> None:
+        # nats-py turns a cancellation that lands in a fetch on a closed connection into
+        # ConnectionClosedError, which the loop would survive; the flag ends it regardless.
+        self._stopping = True
         if self._task:
             self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(self._task, timeout=5)
+            except (asyncio.CancelledError, asyncio.TimeoutError):
                 pass
             self._task = None
         if self._sub is not None:
@@ -213,7 +217,7 @@ class OutboxRelay:
             self._sub = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=1.0)
             except (nats.errors.TimeoutError, asyncio.TimeoutError):

@@ -1,0 +1,59 @@
+"""The relay on a real nats-server: it publishes recorded events once, and it stops promptly."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import ClassVar
+
+import nats
+
+from contracts.common import Event
+from services.runtime.clock import FakeClock
+from services.runtime.nats import ensure_kv, ensure_shared_streams
+from services.runtime.outbox import OutboxRelay, OutboxStore, StaleRevision
+from services.runtime.settings import RuntimeSettings
+
+
+class Noted(Event):
+    SUBJECT: ClassVar[str] = "ens.v1.events.test.noted"
+    n: int
+
+
+async def _store(url: str, bucket: str):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await ensure_shared_streams(js, RuntimeSettings(nats_url=url))
+    kv = await ensure_kv(js, bucket, history=64)
+    return nc, js, OutboxStore(kv, js=js, source="test", bucket=bucket, clock=FakeClock())
+
+
+async def test_a_write_based_on_an_old_revision_is_refused_and_records_nothing(nats_url):
+    nc, _, store = await _store(nats_url, "cas")
+    first = await store.put("k", {"n": 1}, expected=None, events=[(Noted, {"n": 1})])
+    await store.put("k", {"n": 2}, expected=first, events=[(Noted, {"n": 2})])
+    try:
+        await store.put("k", {"n": 3}, expected=first, events=[(Noted, {"n": 3})])
+        raise AssertionError("stale write accepted")
+    except StaleRevision:
+        pass
+    try:
+        await store.put("k", {"n": 9}, expected=None)
+        raise AssertionError("second create accepted")
+    except StaleRevision:
+        pass
+    current = await store.get("k")
+    assert current is not None and current.state == {"n": 2} and current.version == 2
+    assert [e["data"]["n"] for e in current.events] == [1, 2]
+    await nc.close()
+
+
+async def test_relay_stops_within_seconds_even_after_its_connection_closed(nats_url):
+    nc, js, _ = await _store(nats_url, "stopper")
+    relay = OutboxRelay(js, "stopper")
+    await relay.start()
+    await asyncio.sleep(0.1)  # let it enter a fetch
+    await nc.close()
+    started = time.monotonic()
+    await relay.stop()
+    assert time.monotonic() - started < 20  # a hang would be forever; 20 s is only a bound
