@@ -36,7 +36,7 @@ class AuthService(ServiceBase):
         self.settings = settings
         self.clock = clock
         # Hashing the dummy password takes a moment: once per replica, not per login.
-        self.passwords = Passwords(settings.hash_parameters())
+        self.passwords = Passwords(settings.hash_parameters(), threads=settings.hash_threads)
         self._accounts: Accounts | None = None
         self._relay: OutboxRelay | None = None
         self._feed: kv.NoticeFeed | None = None
