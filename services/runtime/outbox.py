@@ -12,10 +12,11 @@ stream's duplicate window drops the copy. Event ids derive from (source, bucket,
 version, index), so a replayed change always yields the same id, and consumers (the notifier's
 ledger) can dedupe beyond the window too.
 
-An entry keeps the events of its recent changes (not only the last one), and each revision
-republishes them all: if the relay fell so far behind that the bucket's history limit dropped
-an intermediate revision, its events still ride along on a later one. Recent means younger
-than half the duplicate window, so a republish is always within the window that drops it.
+An entry keeps the events of its recent changes (not only the last one): if the relay fell so
+far behind that the bucket's history limit dropped an intermediate revision, its events still
+ride along on a later one. A relay skips the ids it has published itself; any other copy (after
+a restart, or from another replica) is republished and dropped by the stream. Recent means
+younger than half the duplicate window, so a republish is always within the window that drops it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -155,6 +157,7 @@ class OutboxStore:
 
 
 CrashHook = Callable[[str], None]
+SENT_IDS_KEPT = 100_000
 
 
 class OutboxRelay:
@@ -181,7 +184,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._stopping = False
-        self.published = 0
+        # Ids this relay already published: an entry carries its recent events on every later
+        # revision, and republishing them only to have the stream drop them costs a round trip each.
+        self._sent_ids: OrderedDict[str, None] = OrderedDict()
+        self.published = 0  # events the stream took as new
+        self.publish_calls = 0  # publishes sent, duplicates included
 
     async def start(self) -> None:
         self._sub = await self._js.pull_subscribe(
@@ -243,12 +250,16 @@ class OutboxRelay:
 
     async def relay(self, msgs: Sequence[Any]) -> None:
         publishes = []
+        ids: list[str] = []
         for m in msgs:
             op = (m.headers or {}).get("KV-Operation")
             if op in ("DEL", "PURGE") or not m.data:
                 continue
             doc = json.loads(m.data)
             for recorded in doc.get("events", ()):
+                if recorded["id"] in self._sent_ids or recorded["id"] in ids:
+                    continue
+                ids.append(recorded["id"])
                 publishes.append(
                     self._js.publish(
                         recorded["subject"],
@@ -259,7 +270,12 @@ class OutboxRelay:
                 )
         self._hook("before_publish")
         acks = await asyncio.gather(*publishes)
+        self.publish_calls += len(publishes)
         self.published += sum(1 for a in acks if not a.duplicate)
+        for event_id in ids:
+            self._sent_ids[event_id] = None
+        while len(self._sent_ids) > SENT_IDS_KEPT:
+            self._sent_ids.popitem(last=False)
         self._hook("after_publish")
         for m in msgs:
             await m.ack()

@@ -57,3 +57,28 @@ async def test_relay_stops_within_seconds_even_after_its_connection_closed(nats_
     started = time.monotonic()
     await relay.stop()
     assert time.monotonic() - started < 20  # a hang would be forever; 20 s is only a bound
+
+
+async def test_relay_publishes_each_recorded_event_once_though_later_revisions_carry_it(nats_url):
+    nc, js, store = await _store(nats_url, "carry")
+    entry = await store.put("k", {"n": 1}, expected=None, events=[(Noted, {"n": 1})])
+    for n in range(2, 6):  # later writes carry event 1 (and each other) along
+        entry = await store.put("k", {"n": n}, expected=entry, events=[(Noted, {"n": n})])
+    assert len(entry.events) == 5
+    relay = OutboxRelay(js, "carry", batch=1)  # one revision per batch: 15 recorded copies in all
+    await relay.start()
+    try:
+        deadline = asyncio.get_running_loop().time() + 20
+        while relay.published < 5 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        info = await js.consumer_info("KV_carry", "outbox-relay-carry")
+        while (info.num_pending or info.num_ack_pending) and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+            info = await js.consumer_info("KV_carry", "outbox-relay-carry")
+    finally:
+        await relay.stop()
+    stream = await js.stream_info("ENS_EVENTS", subjects_filter=Noted.SUBJECT)
+    assert (stream.state.subjects or {}).get(Noted.SUBJECT) == 5
+    assert relay.published == 5
+    assert relay.publish_calls == 5  # not 15: copies it already published are not sent again
+    await nc.close()
