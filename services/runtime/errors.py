@@ -9,12 +9,14 @@ unexpected errors are logged in full on the service side.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
+from faststream import Context
 from faststream.middlewares import ExceptionMiddleware
 from pydantic import BaseModel, ValidationError
 
-from contracts.common import ErrorBody, ErrorCode, ErrorReply, FieldError
+from contracts.common import AuditRecord, ErrorBody, ErrorCode, ErrorReply, FieldError
 
 log = logging.getLogger("ens.errors")
 
@@ -185,6 +187,30 @@ def envelope_for_validation(exc: ValidationError, model: type[BaseModel] | None 
     return InvalidInput(fields=cleaned).to_reply().model_dump(mode="json")
 
 
+async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any]) -> None:
+    """A command refused before any handler saw it (its body did not fit the contract) is still
+    a command: record it in the audit trail. The body is not trusted, so no actor is named."""
+    import contracts
+    from contracts import subjects
+
+    parts = subject.split(".")
+    service = parts[2] if len(parts) > 2 else "unknown"
+    command = next((c.__name__ for c in contracts.ALL_COMMANDS if c.SUBJECT == subject), parts[-1])
+    record = AuditRecord(
+        at=datetime.now(UTC),
+        service=service,
+        command=command,
+        actor=None,
+        target=None,
+        result=str(ErrorCode.VALIDATION),
+        details={"fields": [f["field"] for f in envelope["error"]["fields"]], "refused_by": "contract"},
+    )
+    try:
+        await broker.publish(record.model_dump(mode="json"), subjects.audit(service), stream=subjects.AUDIT_STREAM, timeout=5)
+    except Exception:  # noqa: BLE001 - the refusal still goes out; the gap is logged, not hidden
+        log.exception("could not audit a refused %s", command)
+
+
 def build_error_middleware(service: str) -> ExceptionMiddleware:
     """The edge translator every service's broker uses: exceptions become ErrorReply payloads."""
     middleware = ExceptionMiddleware()
@@ -194,8 +220,12 @@ def build_error_middleware(service: str) -> ExceptionMiddleware:
         return exc.to_reply().model_dump(mode="json")
 
     @middleware.add_handler(ValidationError, publish=True)
-    def on_validation(exc: ValidationError) -> dict[str, Any]:
-        return envelope_for_validation(exc)
+    async def on_validation(
+        exc: ValidationError, message: Any = Context("message"), broker: Any = Context("broker")
+    ) -> dict[str, Any]:
+        envelope = envelope_for_validation(exc)
+        await _audit_refusal(broker, message.raw_message.subject, envelope)
+        return envelope
 
     @middleware.add_handler(Exception, publish=True)
     def on_unexpected(exc: Exception) -> dict[str, Any]:
