@@ -33,7 +33,7 @@ import nats  # noqa: E402
 from contracts import auth  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import MailSink, NatsCluster, free_port, versions  # noqa: E402
+from ens.embedded import MailSink, NatsCluster, die_with_parent, free_port, versions  # noqa: E402
 from services.runtime.clock import SystemClock  # noqa: E402
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
@@ -83,7 +83,8 @@ class Suite:
         for i, name in enumerate(SERVICES):
             log = open(self.base / f"{name}-{i}.log", "wb")  # noqa: SIM115
             self.procs.append(
-                subprocess.Popen([sys.executable, "-m", "ens", "run", name], env=env, stdout=log, stderr=log, cwd=ROOT)
+                subprocess.Popen([sys.executable, "-m", "ens", "run", name], env=env, stdout=log, stderr=log, cwd=ROOT,
+                                 preexec_fn=die_with_parent)
             )
 
     def stop(self) -> None:

@@ -47,7 +47,12 @@ from argon2 import PasswordHasher  # noqa: E402
 from contracts import auth as a  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import NatsServerProcess, free_port, nats_server_binary  # noqa: E402
+from ens.embedded import (  # noqa: E402
+    NatsServerProcess,
+    die_with_parent,
+    free_port,
+    nats_server_binary,
+)
 from services.auth.settings import AuthSettings  # noqa: E402
 from services.runtime.clock import jst_at  # noqa: E402
 
@@ -115,7 +120,8 @@ def start_replicas(url: str, n: int, data_dir: Path) -> list[subprocess.Popen[by
     log = open(data_dir / "auth.log", "ab")  # noqa: SIM115 - handed to the children
     try:
         return [
-            subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                             preexec_fn=die_with_parent)
             for _ in range(n)
         ]
     finally:

@@ -44,6 +44,7 @@ from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType  # noqa:
 from ens.embedded import (  # noqa: E402
     MailSink,
     NatsServerProcess,
+    die_with_parent,
     free_port,
     port_open,
     versions,
@@ -157,7 +158,8 @@ async def start_notifier(nats_url: str, port: int, log: Path) -> asyncio.subproc
     env.setdefault("ENS_AUTH_OPERATOR_TOKEN", "notifier-bench-operator-token-0123456789")
     with open(log, "ab") as err:
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ens", "run", "notifier", cwd=str(ROOT),
-                                                    env=env, stdout=asyncio.subprocess.PIPE, stderr=err)
+                                                    env=env, stdout=asyncio.subprocess.PIPE, stderr=err,
+                                                    preexec_fn=die_with_parent)
     assert proc.stdout is not None
     while b"ens: ready" not in (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
         if not line:

