@@ -79,14 +79,24 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 
 
 async def ensure_kv(
-    js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1, description: str | None = None
+    js: JetStreamContext,
+    bucket: str,
+    *,
+    history: int = 1,
+    replicas: int = 1,
+    description: str | None = None,
+    ttl_s: float | None = None,
 ) -> KeyValue:
+    """Open the bucket, or create it; `ttl_s` makes entries vanish that long after their last write."""
     return await until_jetstream_answers(
-        lambda: _ensure_kv(js, bucket, history=history, replicas=replicas, description=description), f"bucket {bucket}"
+        lambda: _ensure_kv(js, bucket, history=history, replicas=replicas, description=description, ttl_s=ttl_s),
+        f"bucket {bucket}",
     )
 
 
-async def _ensure_kv(js: JetStreamContext, bucket: str, *, history: int, replicas: int, description: str | None) -> KeyValue:
+async def _ensure_kv(
+    js: JetStreamContext, bucket: str, *, history: int, replicas: int, description: str | None, ttl_s: float | None
+) -> KeyValue:
     try:
         return await js.key_value(bucket)
     except nats.js.errors.BucketNotFoundError:
@@ -99,6 +109,7 @@ async def _ensure_kv(js: JetStreamContext, bucket: str, *, history: int, replica
                 replicas=replicas,
                 storage=StorageType.FILE,
                 description=description,
+                ttl=ttl_s,
             )
         )
     except nats.js.errors.BadRequestError:
@@ -136,10 +147,13 @@ async def ensure_shared_streams(js: JetStreamContext, settings: RuntimeSettings)
     )
 
 
-async def kv_current(js: JetStreamContext, bucket: str, key_filter: str = ">") -> list[tuple[str, bytes, int]]:
+async def kv_current(
+    js: JetStreamContext, bucket: str, key_filter: str = ">", *, keys_only: bool = False
+) -> list[tuple[str, bytes, int]]:
     """(key, value, revision) of every live key matching `key_filter` (KV wildcards allowed).
 
-    Reads with a short-lived pull consumer (last message per subject) that is deleted afterwards.
+    Reads with a short-lived pull consumer (last message per subject) that is deleted afterwards;
+    `keys_only` fetches headers only (values come back empty), so the cost follows the keys.
     nats-py's watch-based `keys()`/`watch()` can signal "no more" before delivering anything when
     the server is quick and the client busy, and leave a consumer behind for 5 minutes per call.
     """
@@ -154,6 +168,7 @@ async def kv_current(js: JetStreamContext, bucket: str, key_filter: str = ">") -
             inactive_threshold=60.0,
             mem_storage=True,
             num_replicas=1,
+            headers_only=keys_only or None,
         ),
     )
     name = None

@@ -22,13 +22,12 @@ import json
 from datetime import date
 from typing import Any
 
-import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from services.auth.periods import day_token, parse_day_token
 from services.runtime.keys import decode_key, encode_key
+from services.runtime.nats import ensure_kv, kv_current
 
 ACCOUNTS = "auth_accounts"
 ORGANISATIONS = "auth_orgs"
@@ -59,40 +58,15 @@ class DueIndex:
         await self._kv.delete(self._key(kind, day, auth_id))
 
     async def scan(self, kind: str, day: date | None = None) -> list[tuple[date, str]]:
-        """Markers of one kind (on one day, or all): an ephemeral, headers-only pull consumer on
-        the bucket's stream filtered by subject, so the cost follows the markers, not the bucket.
-        Its pending count at creation is exact (nothing is delivered before a fetch), so the scan
-        knows when it has seen them all, without timing guesses."""
+        """Markers of one kind (on one day, or all), read by key only through the bucket's
+        stream filtered by subject, so the cost follows the markers, not the bucket."""
         if self._js is None:
             raise RuntimeError("DueIndex.scan needs the JetStream context")
-        prefix = f"$KV.{self._bucket}."
         pattern = f"{kind}.{day_token(day)}.>" if day else f"{kind}.>"
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-            ack_policy=AckPolicy.NONE,
-            headers_only=True,
-            inactive_threshold=60,
-            mem_storage=True,
-        )
-        sub = await self._js.pull_subscribe(prefix + pattern, stream=f"KV_{self._bucket}", config=config)
         found: list[tuple[date, str]] = []
-        name: str | None = None
-        try:
-            info = await sub.consumer_info()
-            name, remaining = info.name, info.num_pending
-            while remaining > 0:
-                for msg in await sub.fetch(min(remaining, 2048), timeout=10):
-                    remaining = msg.metadata.num_pending
-                    if (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
-                        continue
-                    _, token, encoded = msg.subject[len(prefix) :].split(".", 2)
-                    found.append((parse_day_token(token), decode_key(encoded)))
-        finally:
-            await sub.unsubscribe()
-            # An ephemeral consumer would also vanish after inactive_threshold; don't leave it there.
-            if name is not None:
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await self._js.delete_consumer(f"KV_{self._bucket}", name)
+        for key, _, _ in await kv_current(self._js, self._bucket, pattern, keys_only=True):
+            _, token, encoded = key.split(".", 2)
+            found.append((parse_day_token(token), decode_key(encoded)))
         return found
 
 
@@ -152,16 +126,6 @@ class NoticeFeed:
 async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
     """A bucket whose entries vanish `ttl_s` after their last write (sessions, unknown-ID
     counters): anyone can make new ones, so they must not pile up forever."""
-    try:
-        return await js.key_value(bucket)
-    except nats.js.errors.BucketNotFoundError:
-        pass
-    try:
-        return await js.create_key_value(
-            KeyValueConfig(bucket=bucket, history=1, ttl=ttl_s, replicas=replicas, storage=StorageType.FILE)
-        )
-    except nats.js.errors.BadRequestError:
-        return await js.key_value(bucket)  # another replica created it first
-
+    return await ensure_kv(js, bucket, history=1, replicas=replicas, ttl_s=ttl_s)
 
 __all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "UNKNOWN_LOGINS", "DueIndex", "NoticeFeed", "ensure_expiring_kv"]

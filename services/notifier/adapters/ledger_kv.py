@@ -16,14 +16,21 @@ from datetime import datetime, timedelta
 import nats.errors
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue
 
 from contracts.notifier import DeliveryRecord
-from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
+from services.notifier.ledger import (
+    Claim,
+    ClaimOutcome,
+    Lease,
+    LedgerUnavailable,
+    decide,
+    first_record,
+    lease_for,
+)
 from services.notifier.routing import MailRequest
 from services.runtime.keys import encode_key
-from services.runtime.nats import kv_current
+from services.runtime.nats import ensure_kv, kv_current
 
 BUCKET = "notifier_ledger"
 HISTORY = 8  # enough to see a mail's attempts while debugging; the record itself has the totals
@@ -32,17 +39,10 @@ HISTORY = 8  # enough to see a mail's attempts while debugging; the record itsel
 async def open_bucket(js: JetStreamContext, *, replicas: int, keep_days: int) -> KeyValue:
     """The ledger bucket; a record stays `keep_days` after its last change (the delivery log's
     reach, and far beyond the event stream's age, so no event can outlive its mails' records)."""
-    try:
-        return await js.key_value(BUCKET)
-    except nats.js.errors.BucketNotFoundError:
-        pass
-    config = KeyValueConfig(bucket=BUCKET, history=HISTORY, replicas=replicas, storage=StorageType.FILE,
-                            ttl=keep_days * 86400.0, description="notifier delivery ledger and log")
-    try:
-        return await js.create_key_value(config)
-    except nats.js.errors.BadRequestError:
-        return await js.key_value(BUCKET)  # another replica created it first
-
+    return await ensure_kv(
+        js, BUCKET, history=HISTORY, replicas=replicas, ttl_s=keep_days * 86400.0,
+        description="notifier delivery ledger and log",
+    )
 
 def _token(value: str | None) -> str:
     return encode_key(value) if value else "_"
