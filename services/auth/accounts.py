@@ -43,6 +43,9 @@ VALID = frozenset({PENDING_STATUS, ACTIVE})  # "one valid account per organisati
 # Same code, same message, nothing else: an unknown ID and a wrong password are indistinguishable.
 LOGIN_FAILED_MESSAGE = "認証IDまたはパスワードが正しくありません。"
 JOB_CONCURRENCY = 128
+# How long an organisation's claim whose account is not written yet is respected: a registration
+# writes its account milliseconds after its claim; only a crashed one leaves a claim that long.
+ORGANISATION_CLAIM_GRACE = timedelta(minutes=10)
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -237,7 +240,9 @@ class Accounts:
                 raise auth_id_taken()
             now = self.clock.now()
             organisation = cmd.organisation.model_dump(mode="json")
-            claim = await self._claim_organisation(cmd.organisation.organisation_id, cmd.auth_id)
+            # Hash before claiming: the claim should live as briefly as possible unbacked.
+            password_hash = await self.passwords.hash(cmd.initial_password)
+            claim = await self._claim_organisation(cmd.organisation.organisation_id, cmd.auth_id, now)
             effective = effective_on(now)
             state = self._new_state(
                 auth_id=cmd.auth_id,
@@ -246,7 +251,7 @@ class Accounts:
                 name=None,
                 email=cmd.email,
                 status=PENDING_STATUS,
-                password_hash=await self.passwords.hash(cmd.initial_password),
+                password_hash=password_hash,
                 now=now,
             )
             state["effective_on"] = effective.isoformat()
@@ -266,14 +271,20 @@ class Accounts:
                 raise auth_id_taken() from None
             return c.AccountRegistration(auth_id=cmd.auth_id, effective_on=effective)
 
-    async def _claim_organisation(self, organisation_id: str, auth_id: str) -> Entry:
+    async def _claim_organisation(self, organisation_id: str, auth_id: str, now: datetime) -> Entry:
         """CAS-claim the organisation for this auth ID; refused while it has a valid account.
-        A claim whose account never got written (crash, lost race) counts as free."""
+
+        A claim whose account is not written yet belongs to a registration in progress (it writes
+        the account right after) and is respected for ORGANISATION_CLAIM_GRACE; only after that
+        does it count as a crashed registration's leftover, free to take. Taking it sooner let two
+        concurrent registrations for one organisation both succeed."""
         while True:
             current = await self.organisations.get(organisation_id)
             if current is not None:
                 holder = await self.accounts.get(current.state["auth_id"])
-                if holder is not None and holder.state["status"] in VALID:
+                claimed_at = parse(current.state.get("claimed_at"))
+                in_progress = holder is None and claimed_at is not None and now - claimed_at < ORGANISATION_CLAIM_GRACE
+                if in_progress or (holder is not None and holder.state["status"] in VALID):
                     raise Conflict(
                         "この機関には既に有効なアカウントがあります。",
                         fields=[
@@ -286,7 +297,7 @@ class Accounts:
                         ],
                     )
             try:
-                return await self.organisations.put(organisation_id, {"auth_id": auth_id}, expected=current)
+                return await self.organisations.put(organisation_id, {"auth_id": auth_id, "claimed_at": iso(now)}, expected=current)
             except StaleRevision:
                 continue
 

@@ -305,3 +305,32 @@ async def test_raised_hash_parameters_rehash_a_password_at_its_next_login(clock)
     after = (await accounts.accounts.get("org-user1")).state["password_hash"]
     assert after.startswith("$argon2id$v=19$m=128,t=2,p=1$")
     assert await login_code(accounts, "org-user1", PW_A) == "ok"  # the new hash verifies
+
+
+async def test_an_unbacked_organisation_claim_is_respected_for_the_grace_then_free():
+    # A registration claims the organisation, then writes its account. A claim with no account yet
+    # is a registration in progress (two at once must not both succeed), until the grace says it
+    # is a crashed one's leftover.
+    from services.auth.accounts import ORGANISATION_CLAIM_GRACE
+
+    clock = FakeClock(START)
+    accounts = build(clock)
+    officer = await officer_session(accounts)
+    org = c.Organisation(organisation_id="1180301018771", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="テスト")
+    await accounts.organisations.put(org.organisation_id, {"auth_id": "crashed-user", "claimed_at": clock.now().isoformat()}, expected=None)
+
+    def register(auth_id: str) -> c.RegisterAccount:
+        return c.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PW_A, email="a@example.jp")
+
+    clock.advance(ORGANISATION_CLAIM_GRACE - timedelta(seconds=1))
+    officer = await officer_session(accounts)
+    with pytest.raises(DomainError) as refused:
+        await accounts.register(register("second-user"))
+    assert refused.value.code == ErrorCode.CONFLICT
+    assert refused.value.fields[0].field == "organisation.organisation_id"
+    assert await accounts.accounts.get("second-user") is None
+
+    clock.advance(timedelta(seconds=1))
+    officer = await officer_session(accounts)
+    assert (await accounts.register(register("second-user"))).auth_id == "second-user"
+    assert (await accounts.organisations.get(org.organisation_id)).state["auth_id"] == "second-user"
