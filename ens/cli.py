@@ -24,7 +24,7 @@ from contracts import subjects
 from contracts.client import CommandRefused, EnsClient
 from services.runtime.clock import SystemClock
 from services.runtime.logging import configure_logging
-from services.runtime.settings import RuntimeSettings, SettingsError, load_settings
+from services.runtime.settings import RuntimeSettings, SettingsError, load_settings, run_event_loop
 
 EXIT_CONFIG = 2
 
@@ -149,7 +149,7 @@ def up() -> None:
     path, created = devsecrets.ensure(settings.data_dir)
     if created:
         click.echo(f"ens: made development secrets in {path} (set ENS_AUTH_OPERATOR_TOKEN and ENS_FILING_KEYS in production)")
-    asyncio.run(_serve(list(subjects.SERVICES), settings, embedded=True))
+    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True), settings)
 
 
 @cli.command()
@@ -158,7 +158,7 @@ def run(service: str) -> None:
     """Run one service alone against the NATS at ENS_NATS_URL (scale out by running it again)."""
     settings = runtime_settings()
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(_serve([service], settings, embedded=False))
+    run_event_loop(_serve([service], settings, embedded=False), settings)
 
 
 @cli.command()

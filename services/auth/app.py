@@ -31,7 +31,7 @@ class AuthService(ServiceBase):
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: AuthSettings, clock: Clock) -> None:
-        super().__init__()
+        super().__init__(runtime)
         self.runtime = runtime
         self.settings = settings
         self.clock = clock

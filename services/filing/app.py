@@ -25,7 +25,7 @@ class FilingService(ServiceBase):
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: FilingSettings, clock: Clock) -> None:
-        super().__init__()
+        super().__init__(runtime)
         self.runtime = runtime
         self.settings = settings
         self.clock = clock

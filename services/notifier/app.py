@@ -36,7 +36,7 @@ class NotifierService(ServiceBase):
         clock: Clock,
         mailer: Mailer | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(runtime)
         self.runtime = runtime
         self.settings = settings
         self.smtp = smtp

@@ -215,8 +215,10 @@ def build_error_middleware(service: str) -> ExceptionMiddleware:
     """The edge translator every service's broker uses: exceptions become ErrorReply payloads."""
     middleware = ExceptionMiddleware()
 
+    # Handlers are coroutines: FastStream runs a plain function on a worker thread, a thread hop
+    # for every refusal (a wrong password, a stale version).
     @middleware.add_handler(DomainError, publish=True)
-    def on_domain(exc: DomainError) -> dict[str, Any]:
+    async def on_domain(exc: DomainError) -> dict[str, Any]:
         return exc.to_reply().model_dump(mode="json")
 
     @middleware.add_handler(ValidationError, publish=True)
@@ -228,7 +230,7 @@ def build_error_middleware(service: str) -> ExceptionMiddleware:
         return envelope
 
     @middleware.add_handler(Exception, publish=True)
-    def on_unexpected(exc: Exception) -> dict[str, Any]:
+    async def on_unexpected(exc: Exception) -> dict[str, Any]:
         log.exception("unexpected error in %s handler", service, exc_info=exc)
         return ErrorReply(
             error=ErrorBody(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from faststream.nats import NatsRouter
-
 from contracts.common import Event
+from services.runtime.handlers import CommandRouter
 from services.runtime.host import ServiceContext
+from services.runtime.settings import RuntimeSettings
 
 
 class ServiceBase:
@@ -15,8 +15,8 @@ class ServiceBase:
     name: str = ""
     events: tuple[type[Event], ...] = ()
 
-    def __init__(self) -> None:
-        self.router = NatsRouter()
+    def __init__(self, runtime: RuntimeSettings | None = None) -> None:
+        self.router = CommandRouter(concurrency=(runtime or RuntimeSettings()).command_concurrency)
         self._ctx: ServiceContext | None = None
 
     @property

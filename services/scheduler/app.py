@@ -33,7 +33,7 @@ class SchedulerService(ServiceBase):
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: SchedulerSettings, clock: Clock) -> None:
-        super().__init__()
+        super().__init__(runtime)
         self.runtime = runtime
         self.settings = settings
         self.clock = clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import ClassVar
 
@@ -11,7 +12,9 @@ from pydantic import Field
 from contracts.client import CommandRefused
 from contracts.common import Command, ErrorCode, Reply
 from services.runtime.errors import Conflict
+from services.runtime.handlers import handles
 from services.runtime.service import ServiceBase
+from services.runtime.settings import RuntimeSettings
 from tests.support.suite import running
 
 
@@ -28,11 +31,16 @@ class Echo(Command):
 class EchoService(ServiceBase):
     name = "testsvc"
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, runtime: RuntimeSettings | None = None) -> None:
+        super().__init__(runtime)
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
 
-        @self.router.subscriber(Echo.SUBJECT, queue="ens-testsvc")
+        @handles(self.router, Echo, self.name)
         async def echo(cmd: Echo) -> Echoed:
+            if cmd.auth_id == "hold-me":
+                self.holding.set()
+                await self.release.wait()
             if cmd.auth_id == "conflict":
                 raise Conflict("その認証IDは既に使用されています。")
             if cmd.auth_id == "explode":
@@ -96,3 +104,19 @@ async def test_a_command_refused_by_its_contract_is_still_audited(nats_url, nc):
     assert record["command"] == "echo"  # not a contract command, so named by its subject
     assert record["result"] == "validation" and record["details"]["fields"] == ["auth_id"]
     assert record["actor"] is None
+
+
+@pytest.mark.parametrize("concurrency", [2, 32])
+async def test_a_replica_answers_a_command_while_another_of_its_kind_waits(nats_url, client, concurrency):
+    # FastStream's default is one message at a time per subject: a login waiting for NATS would
+    # hold up every other login of the replica. ENS_COMMAND_CONCURRENCY lets them overlap.
+    service = EchoService(RuntimeSettings(command_concurrency=concurrency))
+    async with running(None, nats_url, services=[service]):
+        held = asyncio.ensure_future(client.call(Echo(auth_id="hold-me")))
+        await asyncio.wait_for(service.holding.wait(), 5)
+        try:
+            assert await client.call(Echo(auth_id="abcdef"), timeout=5) == Echoed(text="abcdef")
+            assert not held.done()
+        finally:
+            service.release.set()
+        assert await held == Echoed(text="hold-me")
