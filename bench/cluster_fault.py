@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import time as dtime
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from contracts import auth  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
 from contracts.organisations import OrganisationKind  # noqa: E402
 from ens.embedded import MailSink, NatsCluster, die_with_parent, free_port, versions  # noqa: E402
-from services.runtime.clock import SystemClock  # noqa: E402
+from services.runtime.clock import jst_at  # noqa: E402
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
 FILING_KEYS = "b1:" + "A" * 43
@@ -120,13 +120,17 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
             login = await retry(lambda: client.call(auth.Login(auth_id=OFFICER[0], password=OFFICER[1])))
             token = login.session_token  # type: ignore[union-attr]
             orgs = [corporate_number(100000 + i) for i in range(accounts)]
+            effective = None
             for i, org in enumerate(orgs):
-                await retry(lambda i=i, org=org: client.call(auth.RegisterAccount(
+                reg = await retry(lambda i=i, org=org: client.call(auth.RegisterAccount(
                     session_token=token,
                     organisation=auth.Organisation(organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"bench {i}"),
                     auth_id=f"bench-acct{i:04d}", initial_password="Bench#Pass2027", email=f"acct{i}@bench.example.jp")))
-            tomorrow = SystemClock().now() + timedelta(days=1, hours=1)
-            await retry(lambda: client.call(auth.ActivateDueRegistrations(as_of=tomorrow)))
+                effective = reg.effective_on  # type: ignore[union-attr]
+            assert effective is not None
+            # The next-day batch as of the day the registrations take effect: "tomorrow" by the
+            # wall clock is a Saturday on a Friday (JST), and registrations wait for a business day.
+            await retry(lambda: client.call(auth.ActivateDueRegistrations(as_of=jst_at(effective, dtime(9, 0)))))
             started = time.monotonic()
             for r in range(rounds):
                 if fault and r == rounds // 3:
