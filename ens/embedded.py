@@ -163,6 +163,22 @@ class _SinkHandler:
     def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
+        # aiosmtpd reads commands one line at a time from a buffer, so it answers pipelined
+        # commands in order; it only does not say so. Saying it lets clients pipeline (RFC 2920).
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+        if self.sink.rcpt_script:
+            reply = self.sink.rcpt_script.pop(0)
+            if not reply.startswith("25"):
+                self.sink.refused.append(reply)
+                return reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.sink.script:
             reply = self.sink.script.pop(0)
@@ -181,6 +197,8 @@ class MailSink:
 
     `script` holds replies for the next DATA commands (e.g. "451 4.3.0 try again"), for tests of
     temporary and permanent failures; when empty, every mail is accepted with 250.
+    `rcpt_script` does the same for the next RCPT commands (e.g. "550 5.1.1 no such user").
+    It announces PIPELINING, as Postfix does.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, maildir: Path | None = None) -> None:
@@ -189,6 +207,7 @@ class MailSink:
         self.maildir = maildir
         self.mails: list[ReceivedMail] = []
         self.script: list[str] = []
+        self.rcpt_script: list[str] = []
         self.refused: list[str] = []
         self._server: asyncio.base_events.Server | None = None
         self._counter = itertools.count(1)

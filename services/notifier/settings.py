@@ -28,6 +28,10 @@ class SmtpSettings(BaseSettings):
     ca_file: str | None = Field(default=None, description="CA bundle that signs the server's certificate (else the system's).")
     timeout_s: float = Field(default=30.0, gt=0)
     pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections kept open and reused.")
+    pipelining: bool = Field(
+        default=True,
+        description="Send MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920): two round trips a mail instead of four.",
+    )
 
 
 class NotifierSettings(BaseSettings):

@@ -165,6 +165,23 @@ async def test_a_550_is_recorded_failed_after_one_attempt(nats_url, nc, client, 
     assert info.num_redelivered == 0
 
 
+async def test_a_recipient_refused_at_rcpt_is_failed_once_and_a_rcpt_4xx_is_retried(nats_url, nc, client, smtp_env, clock):
+    # With PIPELINING, MAIL, RCPT and DATA go out in one write: a refused RCPT must still stop
+    # the body from being sent, and the connection must not carry the broken transaction on.
+    smtp_env.rcpt_script = ["550 5.1.1 no such user", "450 4.2.1 mailbox busy"]
+    refused, busy = unique(sample_event(MailType.FILING_WITHDRAWN)), unique(sample_event(MailType.PASSWORD_CHANGED))
+    refused_mail, busy_mail = mails_for(refused)[0], mails_for(busy)[0]
+    async with running(["notifier"], nats_url, clock=clock):
+        await publish(nc, refused)
+        failed = await settled(client, refused_mail.mail_id, DeliveryStatus.FAILED)
+        await publish(nc, busy)
+        sent = await settled(client, busy_mail.mail_id, DeliveryStatus.SENT)
+    assert failed.attempts == 1 and failed.smtp_code == 550 and "no such user" in failed.smtp_message
+    assert sent.attempts == 2
+    assert smtp_env.refused == ["550 5.1.1 no such user", "450 4.2.1 mailbox busy"]
+    assert [m.rcpt_tos for m in smtp_env.mails] == [[busy_mail.recipient]]
+
+
 async def test_a_mail_still_failing_three_days_after_it_was_queued_is_recorded_failed(nats_url, nc, client, smtp_env, clock):
     smtp_env.script = ["451 4.3.0 try again later"] * 2
     event = unique(sample_event(MailType.PASSWORD_EXPIRY_SOON))

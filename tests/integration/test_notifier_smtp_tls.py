@@ -47,6 +47,11 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
 class Recorder:
     def __init__(self) -> None:
         self.received: list[tuple[str, bool, str | None]] = []
+        self.pipelining = False
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.received.append((envelope.mail_from, session.ssl is not None, session.auth_data if session.authenticated else None))
@@ -76,8 +81,10 @@ async def tls_server(tmp_path):
         await server.wait_closed()
 
 
-async def test_starttls_and_login_when_configured_and_the_connection_is_reused(tls_server):
+@pytest.mark.parametrize("pipelining", [False, True])
+async def test_starttls_and_login_when_configured_and_the_connection_is_reused(tls_server, pipelining):
     port, cert, recorder = tls_server
+    recorder.pipelining = pipelining  # after STARTTLS, pipelining runs over the TLS transport
     mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, starttls=True, ca_file=str(cert),
                                      username="ens", password=SecretStr("mail-pass-2027"), pool_size=1, timeout_s=5))
     try:
@@ -87,6 +94,7 @@ async def test_starttls_and_login_when_configured_and_the_connection_is_reused(t
         await mailer.close()
     assert (first.code, first.message) == (250, "2.0.0 queued as TLS-1") and second.code == 250
     assert recorder.received == [("no-reply@ens.example.jp", True, b"ens")] * 2
+    assert mailer.pipelined == (2 if pipelining else 0)
 
 
 async def test_a_server_demanding_tls_or_login_refuses_us_not_the_mail_so_mails_wait(tls_server):
@@ -105,6 +113,14 @@ async def test_a_mailbox_the_server_rejects_is_a_permanent_failure(mail_sink):
     again = await mailer.send("no-reply@ens.example.jp", "a@example.jp", MESSAGE)  # a fresh connection
     await mailer.close()
     assert rejected.value.code == 550 and again.code == 250 and len(mail_sink.mails) == 1
+    assert mailer.pipelined == 1  # the sink offers PIPELINING, as Postfix does
+
+
+async def test_without_pipelining_configured_commands_go_one_at_a_time(mail_sink):
+    mailer = SmtpMailer(SmtpSettings(host=mail_sink.host, port=mail_sink.port, timeout_s=5, pipelining=False))
+    answer = await mailer.send("no-reply@ens.example.jp", "a@example.jp", MESSAGE)
+    await mailer.close()
+    assert answer.code == 250 and mailer.pipelined == 0 and len(mail_sink.mails) == 1
 
 
 async def test_a_server_that_is_not_there_or_an_untrusted_certificate_is_temporary(tls_server):

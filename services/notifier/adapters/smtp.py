@@ -13,6 +13,7 @@ import logging
 
 import aiosmtplib
 
+from services.notifier.adapters.smtp_pipeline import PipelinedConnection, Reply, SmtpProtocolError
 from services.notifier.delivery import PermanentFailure, SmtpAnswer, TemporaryFailure
 from services.notifier.settings import SmtpSettings
 
@@ -36,7 +37,8 @@ class SmtpMailer:
         self._settings = settings
         self._local_hostname = local_hostname
         self._unreachable_until = 0.0
-        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        self.pipelined = 0  # mails sent with MAIL, RCPT and DATA in one write
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | PipelinedConnection | None] = asyncio.Queue()
         for _ in range(settings.pool_size):
             self._idle.put_nowait(None)  # a slot; connected on first use
 
@@ -63,7 +65,7 @@ class SmtpMailer:
             # connection attempts; the mails wait their retry delay instead.
             raise TemporaryFailure(None, "SMTP server unreachable (connection failed moments ago)")
         conn = await self._idle.get()
-        keep: aiosmtplib.SMTP | None = None
+        keep: aiosmtplib.SMTP | PipelinedConnection | None = None
         try:
             # One deadline for the whole transaction (cheaper than one per command, and what
             # matters: how long a mail may hold a connection).
@@ -77,8 +79,16 @@ class SmtpMailer:
                     except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
                         self._unreachable_until = loop.time() + UNREACHABLE_PAUSE_S
                         raise
-                if conn.is_ehlo_or_helo_needed:
+                if isinstance(conn, aiosmtplib.SMTP) and conn.is_ehlo_or_helo_needed:
                     await conn.ehlo(timeout=None)
+                if isinstance(conn, aiosmtplib.SMTP) and self._settings.pipelining and conn.supports_extension("pipelining"):
+                    assert conn.protocol is not None and conn.protocol.transport is not None
+                    conn = PipelinedConnection(conn.protocol.transport)  # type: ignore[arg-type]
+                if isinstance(conn, PipelinedConnection):
+                    response = await self._pipelined(conn, sender, recipient, data)
+                    keep = conn
+                    self.pipelined += 1
+                    return SmtpAnswer(response.code, response.message)
                 # MAIL and RCPT as plain commands: aiosmtplib's mail()/rcpt() parse both addresses
                 # with email.utils on every call, ~5% of a mail's CPU; ours are plain ASCII addresses.
                 answer = await conn.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), timeout=None)
@@ -92,14 +102,26 @@ class SmtpMailer:
             return SmtpAnswer(response.code, response.message)
         except aiosmtplib.SMTPResponseException as exc:
             raise _failure(exc.code, exc.message) from None
-        except TemporaryFailure:
+        except (TemporaryFailure, PermanentFailure):
             raise
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, SmtpProtocolError, OSError, asyncio.TimeoutError) as exc:
             raise TemporaryFailure(None, f"{exc.__class__.__name__}: {exc}") from None
         finally:
             if keep is None and conn is not None:
                 conn.close()
             self._idle.put_nowait(keep)
+
+    @staticmethod
+    async def _pipelined(conn: PipelinedConnection, sender: str, recipient: str, data: bytes) -> Reply:
+        mail, rcpt, accepted, final = await conn.transaction(sender.encode(), recipient.encode(), data)
+        for answer in (mail, rcpt):
+            if answer.code not in (250, 251):
+                raise _failure(answer.code, answer.message)
+        if final is None:
+            raise _failure(accepted.code, accepted.message)
+        if final.code != 250:
+            raise _failure(final.code, final.message)
+        return final
 
     async def close(self) -> None:
         while not self._idle.empty():
@@ -107,5 +129,5 @@ class SmtpMailer:
             if conn is not None and conn.is_connected:
                 try:
                     await asyncio.wait_for(conn.quit(), 2)
-                except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                except (aiosmtplib.SMTPException, SmtpProtocolError, OSError, asyncio.TimeoutError):
                     conn.close()
