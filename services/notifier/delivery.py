@@ -8,8 +8,8 @@ event itself is the retry queue, so an SMTP outage loses nothing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -108,6 +108,7 @@ class Deliverer:
         self._lease = lease
         self._instance = instance
         self.duplicates = 0  # mails found settled already: what the ledger saved us from sending
+        self._attempt_ids = itertools.count(1)  # with the replica's instance id: unique per attempt
 
     async def deliver_event(self, event: Event) -> Outcome:
         delays = [d for mail in mails_for(event) if (d := await self.deliver(mail)) is not None]
@@ -117,7 +118,7 @@ class Deliverer:
         """Send one mail unless the ledger says otherwise; the seconds to wait, or None when settled."""
         now = self._clock.now()
         # Each attempt is its own owner: two copies of an event in one replica must not both send.
-        claim = await self._ledger.claim(mail, now=now, owner=f"{self._instance}/{uuid.uuid4().hex[:8]}", lease=self._lease)
+        claim = await self._ledger.claim(mail, now=now, owner=f"{self._instance}/{next(self._attempt_ids)}", lease=self._lease)
         if claim.outcome is ClaimOutcome.DONE:
             self.duplicates += 1
             return None

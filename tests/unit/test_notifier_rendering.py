@@ -8,13 +8,17 @@ import re
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import UndefinedError
 
 from contracts import auth
 from contracts.common import EventMeta
 from contracts.notifier import MailType
+from services.notifier import rendering
 from services.notifier.rendering import Renderer, build_environment
 from services.notifier.routing import MailRequest, mails_for
 from services.notifier.samples import ORG, sample_event
@@ -125,3 +129,12 @@ def test_html_templates_autoescape_and_text_templates_do_not():
     env = build_environment()
     assert env.get_template("layout.html.j2").environment.autoescape("layout.html.j2") is True
     assert env.autoescape("layout.txt.j2") is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(1952, 1, 1), max_value=datetime(2200, 12, 31), timezones=st.just(UTC)))
+def test_japan_time_in_mails_is_what_asia_tokyo_says(moment):
+    # The fixed +09:00 offset the templates use must agree with the zone database.
+    tokyo = moment.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert rendering._jst(moment) == tokyo.strftime("%Y年%-m月%-d日 %H:%M")
+    assert rendering._jst_date(moment) == tokyo.strftime("%Y年%-m月%-d日")
