@@ -146,8 +146,8 @@ def _word(text: str) -> str:
 
 
 def _base64_part(content_type: str, body: str) -> str:
-    flat = base64.b64encode(body.encode()).decode()
-    encoded = "".join(f"{flat[i:i + 76]}{CRLF}" for i in range(0, len(flat), 76))  # 76-column lines
+    # encodebytes writes 76-column lines (RFC 2045) ending in LF, in C; SMTP wants CRLF.
+    encoded = base64.encodebytes(body.encode()).decode("ascii").replace("\n", CRLF)
     return (
         f'Content-Type: {content_type}; charset="utf-8"{CRLF}'
         f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}"

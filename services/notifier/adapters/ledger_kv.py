@@ -1,7 +1,8 @@
 """The delivery ledger in a JetStream KV bucket.
 
 Key: `m.<mail id>.<auth id>.<reception number>.<recipient>`, each user-given part encoded
-(`_` when absent). The key is known from the event alone, so claiming is one `create`; and the
+(`_` when absent), so every key is valid by construction and writes skip nats-py's per-call
+regex check (a test holds ledger_key to that check for any input). The key is known from the event alone, so claiming is one `create`; and the
 key *is* the index: the helpdesk's queries are subject filters (`m.*.<auth id>.>`,
 `m.*.*.<reception>.*`, ...) that the server answers from its per-subject index of the bucket's
 stream, without reading unrelated records.
@@ -84,7 +85,7 @@ class KvLedger:
         held = lease_for(owner, now, lease)
         record = first_record(mail, now)
         try:
-            revision = await self._kv.create(key, _encode(record, held))
+            revision = await self._kv.create(key, _encode(record, held), validate_keys=False)  # valid by construction
             return Claim(ClaimOutcome.NEW, record, revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             pass
@@ -98,7 +99,7 @@ class KvLedger:
             assert current is not None
             return Claim(outcome, existing, entry.revision, busy_until=current.until)
         try:
-            revision = await self._kv.update(key, _encode(existing, held), last=entry.revision)
+            revision = await self._kv.update(key, _encode(existing, held), last=entry.revision, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
             # Another worker took it over this instant: let it work, look again after its lease.
             return Claim(ClaimOutcome.BUSY, existing, entry.revision, busy_until=held.until)
@@ -106,7 +107,7 @@ class KvLedger:
 
     async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
         try:
-            await self._kv.update(ledger_key(mail), _encode(record, None), last=claim.revision)
+            await self._kv.update(ledger_key(mail), _encode(record, None), last=claim.revision, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
