@@ -27,7 +27,16 @@ class SmtpSettings(BaseSettings):
     implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465).")
     ca_file: str | None = Field(default=None, description="CA bundle that signs the server's certificate (else the system's).")
     timeout_s: float = Field(default=30.0, gt=0)
-    pool_size: int = Field(default=4, ge=1, le=64, description="SMTP connections kept open and reused.")
+    pool_size: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "SMTP connections kept open and reused per replica (Postfix allows 20 per destination by default). "
+            "More transactions at once: the ledger writes of several mails share one NATS write (bench/notifier.py: "
+            "4 -> 8 took nats-server's CPU per mail from 0.18 to 0.12 ms)."
+        ),
+    )
     pipelining: bool = Field(
         default=True,
         description="Send MAIL, RCPT and DATA in one write when the server offers PIPELINING (RFC 2920): two round trips a mail instead of four.",
