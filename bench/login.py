@@ -61,7 +61,7 @@ OFFICER = ("benchofficer", "Officer#2027pw")
 PASSWORD = "Bench#2027pass"
 WRONG = "Wrong#2027pass"
 ROUNDS = 5
-IN_FLIGHT_PER_CORE = 4
+IN_FLIGHT_PER_CORE = 8
 
 
 def corporate_number(seed: int) -> str:
@@ -258,7 +258,7 @@ async def main(accounts: int, logins: int, tries: int, replicas: int) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=8)
-    parser.add_argument("--logins", type=int, default=500)
+    parser.add_argument("--logins", type=int, default=2500)
     parser.add_argument("--tries", type=int, default=200)
     parser.add_argument("--replicas", type=int, default=os.cpu_count() or 1, help="auth processes (default: one per core)")
     args = parser.parse_args()

@@ -1,19 +1,23 @@
 """Events published -> SMTP 250, with the ledger and rendering on, against a raw SMTP baseline.
 
-    python bench/notifier.py [--mails 20000] [--latency-seconds 10]
+    python bench/notifier.py [--mails 20000] [--rounds 3] [--latency-seconds 10] [--replicas 2]
 
 Starts its own nats-server (free port, temporary store) and Postfix's `smtp-sink` (a C sink
 that is not itself the bottleneck; falls back to the aiosmtpd sink and says so in `sink`), both
-stopped at the end by pid. The notifier runs as a real replica, `python -m ens run notifier`, `--replicas` times (default 2: one per core, sharing the durable
-consumer, as the suite scales out).
+stopped at the end by pid. The notifier runs as real replicas, `python -m ens run notifier`,
+`--replicas` times (default 2: one per core, sharing the durable consumer, as the suite scales
+out), with the default ENS_SMTP_POOL_SIZE.
 
-1. Throughput: once the replicas are ready, `--mails` events of all nine types are published as
-   fast as JetStream takes them; mails/s = mails / (last 250 - first 250), from the ledger's own
-   times, and the replicas' CPU per mail (from /proc, so other load on the machine does not skew it).
-2. Latency at half that rate: events published at mails_per_s / 2 for `--latency-seconds`;
+1. Throughput, `--rounds` times: `--mails` events of all nine types are published as fast as
+   JetStream takes them, then the replicas start; mails/s = mails / (last 250 - first 250), from
+   the ledger's own times; CPU per mail of the replicas (start-up included), of nats-server and
+   of the sink (from /proc, so other load on the machine does not skew it).
+2. Baseline after each throughput round: aiosmtplib sending the same number of prebuilt
+   messages over the same number of connections (replicas x ENS_SMTP_POOL_SIZE) to the same
+   sink, nothing else. The rounds alternate, so a change in the machine's load hits both alike;
+   the figures are the medians of the rounds.
+3. Latency at half that rate: events published at mails_per_s / 2 for `--latency-seconds`;
    latency = ledger's sent_at (after the 250) - the event's occurred_at (set when published).
-3. Baseline in the same run: aiosmtplib sending the same number of prebuilt messages over the
-   same number of connections (replicas x ENS_SMTP_POOL_SIZE) to the same sink, nothing else.
 Last line: one JSON object.
 """
 
@@ -53,11 +57,11 @@ from services.notifier.adapters.ledger_kv import BUCKET  # noqa: E402
 from services.notifier.rendering import Renderer  # noqa: E402
 from services.notifier.routing import mails_for  # noqa: E402
 from services.notifier.samples import sample_event  # noqa: E402
-from services.notifier.settings import NotifierSettings  # noqa: E402
+from services.notifier.settings import NotifierSettings, SmtpSettings  # noqa: E402
 from services.runtime import nats as ens_nats  # noqa: E402
 from services.runtime.settings import RuntimeSettings  # noqa: E402
 
-POOL = 4
+POOL = SmtpSettings.model_fields["pool_size"].default  # the default a replica runs with
 TYPES = [t for t in MailType if t is not MailType.EMAIL_CHANGED_NOTICE]
 SMTP_SINK = "/usr/sbin/smtp-sink"
 
@@ -178,8 +182,44 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+async def stop_all(procs: list[asyncio.subprocess.Process]) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+
+
+async def throughput_round(js, server: NatsServerProcess, sink: Sink, work: Path, tag: str, args: argparse.Namespace) -> dict:
+    """A backlog first, then the replicas (the publisher's work is not the notifier's, and it
+    would take CPU from the replicas on the same cores); mails/s from the ledger's own times."""
+    backlog = [event(i, tag) for i in range(args.mails)]
+    mails = sum(len(mails_for(e)) for e in backlog)
+    await publish_all(js, backlog)
+    others = {"nats_server": server.proc.pid, **({"sink": sink.proc.pid} if sink.proc else {})}
+    others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
+    procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
+                                         for i in range(args.replicas))))
+    try:
+        await settled(js)
+        cpu_used = sum(cpu_seconds(p.pid) for p in procs)  # start-up included: an upper bound
+        others_used = {name: cpu_seconds(pid) - others_before[name] for name, pid in others.items()}
+    finally:
+        await stop_all(procs)
+    sent = [r for r in await ledger_records(js) if r.event_id.startswith(f"bench.{tag}.") and r.status == DeliveryStatus.SENT]
+    assert len(sent) == mails, f"{len(sent)} of {mails} sent"
+    span = (max(r.sent_at for r in sent) - min(r.sent_at for r in sent)).total_seconds()
+    return {
+        "mails": mails,
+        "mails_per_s": (len(sent) - 1) / span,
+        "cpu_ms_per_mail": cpu_used / mails * 1000,
+        **{f"{name}_cpu_ms_per_mail": used / mails * 1000 for name, used in others_used.items()},
+    }
+
+
 async def main(args: argparse.Namespace) -> dict:
     run = uuid.uuid4().hex[:8]
+    renderer = Renderer(NotifierSettings())
+    sender = NotifierSettings().sender
     with tempfile.TemporaryDirectory(prefix="ens-notifier-bench-") as tmp:
         work = Path(tmp)
         server = NatsServerProcess(port=free_port(), store_dir=work / "nats", log_file=work / "nats.log")
@@ -192,24 +232,29 @@ async def main(args: argparse.Namespace) -> dict:
             js = nc.jetstream(timeout=30)
             await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=server.url))
 
-            # 1. throughput: a backlog, then the replica
-            backlog = [event(i, run) for i in range(args.mails)]
-            mails = sum(len(mails_for(e)) for e in backlog)
+            # 1. throughput and the raw baseline, alternating in rounds: a change in the machine's
+            # load hits both alike; the figures are the medians of the rounds.
+            rounds = []
+            for r in range(args.rounds):
+                suite = await throughput_round(js, server, sink, work, f"{run}-{r}", args)
+                prebuilt = [(m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data)
+                            for i in range(args.mails) for m in mails_for(event(i, "baseline"))]
+                baseline_per_s, baseline_cpu = await baseline(sink.port, prebuilt, sender, POOL * args.replicas)
+                rounds.append({**suite, "baseline_per_s": baseline_per_s, "baseline_cpu_ms_per_mail": baseline_cpu * 1000,
+                               "ratio": suite["mails_per_s"] / baseline_per_s})
+                print(f"round {r + 1}: {suite['mails_per_s']:.0f} mails/s, baseline {baseline_per_s:.0f}/s, "
+                      f"ratio {rounds[-1]['ratio']:.3f}", flush=True)
+
+            def median(key: str) -> float:
+                return statistics.median(x[key] for x in rounds)
+
+            mails_per_s = median("mails_per_s")
+
+            # 2. latency at half that rate, events published while the replicas run
             procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
                                                  for i in range(args.replicas))))
-            cpu_before = sum(cpu_seconds(p.pid) for p in procs)  # after start-up, before the first event
-            await publish_all(js, backlog)
-            await settled(js)
-            cpu_used = sum(cpu_seconds(p.pid) for p in procs) - cpu_before
-            records = await ledger_records(js)
-            sent = [r for r in records if r.status == DeliveryStatus.SENT]
-            assert len(sent) == mails, f"{len(sent)} of {mails} sent"
-            span = (max(r.sent_at for r in sent) - min(r.sent_at for r in sent)).total_seconds()
-            mails_per_s = (len(sent) - 1) / span
-
-            # 2. latency at half that rate
             rate = mails_per_s / 2
-            per_event = mails / len(backlog)
+            per_event = rounds[0]["mails"] / args.mails
             count = int(rate / per_event * args.latency_seconds)
             published: dict[str, datetime] = {}
             pending = []
@@ -218,7 +263,7 @@ async def main(args: argparse.Namespace) -> dict:
                 due = start + i * per_event / rate
                 if (wait := due - time.perf_counter()) > 0:
                     await asyncio.sleep(wait)  # pacing the publisher, not waiting for time to pass
-                e = event(args.mails + i, run)
+                e = event(i, f"{run}-paced")
                 published[e.meta.event_id] = e.meta.occurred_at
                 pending.append(js.publish(e.SUBJECT, e.model_dump_json().encode(), headers={"Nats-Msg-Id": e.meta.event_id}))
                 if len(pending) >= 20:
@@ -233,34 +278,24 @@ async def main(args: argparse.Namespace) -> dict:
             pickup_ms = [(r.queued_at - published[r.event_id]).total_seconds() * 1000 for r in paced]
             assert len(latency_ms) >= count, f"{len(latency_ms)} of {count} paced mails sent"
         finally:
-            for proc in procs:
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGTERM)
-                    await asyncio.wait_for(proc.wait(), 30)
+            await stop_all(procs)
             await nc.close()
             server.stop()
-
-        # 3. the raw baseline: prebuilt messages, same connections, same sink
-        renderer = Renderer(NotifierSettings())
-        prebuilt = []
-        for i in range(mails):
-            for m in mails_for(event(i, "baseline")):
-                prebuilt.append((m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data))
-        baseline_per_s, baseline_cpu = await baseline(sink.port, prebuilt, NotifierSettings().sender, POOL * args.replicas)
-        await sink.stop()
+            await sink.stop()
+    cpu_keys = [k for k in rounds[0] if k.endswith("cpu_ms_per_mail")]
     return {
-        "mails": mails,
+        "mails": rounds[0]["mails"],
+        "rounds": [{k: round(v, 3) for k, v in x.items()} for x in rounds],
         "mails_per_s": round(mails_per_s, 1),
-        "baseline_per_s": round(baseline_per_s, 1),
-        "ratio": round(mails_per_s / baseline_per_s, 3),
+        "baseline_per_s": round(median("baseline_per_s"), 1),
+        "ratio": round(median("ratio"), 3),
         "latency_rate_per_s": round(rate, 1),
         "latency_mails": len(latency_ms),
         "p50_ms": round(statistics.median(latency_ms), 1),
         "p99_ms": round(percentile(latency_ms, 99), 1),
         "pickup_p50_ms": round(statistics.median(pickup_ms), 1),
         "pickup_p99_ms": round(percentile(pickup_ms, 99), 1),
-        "cpu_ms_per_mail": round(cpu_used / mails * 1000, 3),
-        "baseline_cpu_ms_per_mail": round(baseline_cpu * 1000, 3),
+        **{k: round(median(k), 3) for k in cpu_keys},
         "load_avg_1m": round(os.getloadavg()[0], 2),
         "replicas": args.replicas,
         "connections": POOL * args.replicas,
@@ -275,4 +310,5 @@ if __name__ == "__main__":
     parser.add_argument("--mails", type=int, default=20000, help="events in the throughput backlog")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--replicas", type=int, default=2, help="notifier processes sharing the durable consumer")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput and baseline rounds, alternating")
     print(json.dumps(asyncio.run(main(parser.parse_args())), ensure_ascii=False))
