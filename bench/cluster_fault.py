@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
+import nats.errors  # noqa: E402
+import nats.js.errors  # noqa: E402
 
 from contracts import auth  # noqa: E402
 from contracts.client import CommandRefused, EnsClient  # noqa: E402
@@ -51,14 +53,18 @@ def corporate_number(seed: int) -> str:
 
 
 async def retry(fn, attempts: int = 60):  # type: ignore[no-untyped-def]
-    """A command during a node loss may time out: try again (the commands used here are safe to repeat)."""
+    """A command or a JetStream API call during a node loss may time out: try again (the commands
+    used here are safe to repeat; stream_info only reads)."""
     for i in range(attempts):
         try:
             return await fn()
         except CommandRefused as exc:
             if exc.code not in ("unavailable", "internal") or i == attempts - 1:
                 raise
-            await asyncio.sleep(0.5)
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+            if i == attempts - 1:
+                raise
+        await asyncio.sleep(0.5)
 
 
 class Suite:
@@ -173,7 +179,8 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
                 for log in sorted(base.glob("*.log")):
                     say(f"--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
             duplicates = sum(c - 1 for c in per_event.values())
-            return {"events": events, "delivered": delivered, "lost": max(0, events - delivered),
+            return {"answered": answered, "events": events, "events_missing": max(0, answered - events),
+                    "delivered": delivered, "lost": max(0, events - delivered),
                     "duplicates": duplicates, "seconds": round(elapsed, 2)}
         finally:
             if nc is not None:

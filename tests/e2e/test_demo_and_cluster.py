@@ -36,6 +36,7 @@ def test_cluster_keeps_delivering_through_a_node_loss_with_no_mail_lost_or_doubl
     bench = _bench_module()
     result = asyncio.run(bench.run(accounts=4, rounds=6, fault=True, say=lambda _: None))
     assert result["events"] >= 4 * 6
+    assert result["events_missing"] == 0, result  # every command answered ok has its event
     assert result["lost"] == 0, result
     assert result["duplicates"] == 0, result
     assert result["delivered"] == result["events"]
