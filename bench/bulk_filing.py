@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ from contracts.organisations import OrganisationKind  # noqa: E402
 from ens.embedded import NatsServerProcess, free_port
 from ens.embedded import versions as embedded_versions  # noqa: E402
 from ens.suite import build_services  # noqa: E402
-from services.runtime.clock import FakeClock  # noqa: E402
+from services.runtime.clock import FakeClock, jst_at  # noqa: E402
 from services.runtime.host import Host  # noqa: E402
 from services.runtime.keys import decode_key  # noqa: E402
 from services.runtime.settings import RuntimeSettings  # noqa: E402
@@ -79,9 +80,11 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
-async def login_org(client: EnsClient, officer: str, org_id: str, kind: OrganisationKind, auth_id: str) -> None:
+async def login_org(client: EnsClient, officer: str, org_id: str, kind: OrganisationKind, auth_id: str) -> date:
+    """Register an organisation's account; the day its registration takes effect."""
     org = a.Organisation(organisation_id=org_id, kind=kind, name=f"ベンチ機関 {org_id}")
-    await client.call(a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp"))
+    reg = await client.call(a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp"))
+    return reg.effective_on  # type: ignore[union-attr]
 
 
 async def main(filings: int, runs: int) -> dict:
@@ -105,8 +108,10 @@ async def run(url: str, filings: int, runs: int) -> dict:
         await client.call(a.CreateOfficer(operator_token=os.environ["ENS_AUTH_OPERATOR_TOKEN"], auth_id="benchofficer", password=PASSWORD, name="ベンチ", email="o@example.go.jp"))
         officer = (await client.call(a.Login(auth_id="benchofficer", password=PASSWORD))).session_token
         await login_org(client, officer, "BENCH-SCHOOL", OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, "bench-school")
-        await login_org(client, officer, "BENCH-COMPANY", OrganisationKind.ACCEPTING_ORGANISATION, "bench-company")
-        clock.offset = timedelta(days=1, hours=1)
+        effective = await login_org(client, officer, "BENCH-COMPANY", OrganisationKind.ACCEPTING_ORGANISATION, "bench-company")
+        # Run from the next-day batch's time on the day the registrations take effect (09:00 JST),
+        # not "now + 1 day", which is still before 09:00 when the bench starts at night in Japan.
+        clock.offset = jst_at(effective, dtime(9, 5)) - datetime.now(UTC)
         await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
         school = (await client.call(a.Login(auth_id="bench-school", password=PASSWORD))).session_token
         company = (await client.call(a.Login(auth_id="bench-company", password=PASSWORD))).session_token
