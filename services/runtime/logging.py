@@ -33,6 +33,11 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # FastStream logs every message at INFO; keep it for warnings and errors only.
-    logging.getLogger("faststream").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # FastStream logs every message at INFO, and one line per concurrent subscriber's task at
+    # shutdown; keep it for warnings and errors only. A filter, not just a level: the broker may
+    # set the level of the logger it is given.
+    quiet = max(logging.WARNING, logging.getLevelName(level))
+    faststream = logging.getLogger("faststream")
+    faststream.setLevel(quiet)
+    faststream.filters[:] = [lambda record: record.levelno >= quiet]
     logging.getLogger("nats").setLevel(logging.WARNING)

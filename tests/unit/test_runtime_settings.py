@@ -48,3 +48,19 @@ def test_valid_key_ring_keeps_order(monkeypatch):
     monkeypatch.setenv("ENS_FILING_KEYS", f"a:{TEST_KEY_1},b:{TEST_KEY_2}")
     ring = load_settings(FilingSettings).key_ring()
     assert list(ring) == ["a", "b"] and all(len(k) == 32 for k in ring.values())
+
+
+def test_faststream_info_lines_stay_out_of_the_log_but_its_warnings_do_not(capsys):
+    import logging
+
+    from services.runtime.logging import configure_logging
+
+    configure_logging("INFO")
+    faststream = logging.getLogger("faststream")
+    faststream.setLevel(logging.DEBUG)  # what a broker may do to the logger it is given
+    faststream.info("callback for Task-1 is being executed...")
+    faststream.warning("subscriber raised an exception, retrying")
+    logging.getLogger("ens.test").info("ours")
+    err = capsys.readouterr().err
+    assert "being executed" not in err
+    assert "retrying" in err and "ours" in err
