@@ -9,9 +9,11 @@ production hash parameters (argon2id, OWASP: 19 MiB, t=2, p=1); stops them all a
 
 - baseline: `PasswordHasher.verify` of the same kind of hash on as many threads as there are
   cores (what the hardware can verify at most);
-- suite: Login requests over NATS with 2 × cores in flight, each one a real login (hash verify,
+- suite: Login requests over NATS with 8 × cores in flight (a saturating load: the queue group
+  splits them at random, and fewer can leave a replica with no login to hash), each one a real login (hash verify,
   CAS write of the account, session write, audit record) answered with a session token;
-- the two alternate in 5 rounds (the machine may be shared); figures are the rounds' medians;
+- the two alternate in 5 rounds of --logins / 5 each (the machine may be shared); figures are
+  the rounds' medians;
 - timing: 200 tries each of an unknown ID and a wrong password for an existing account,
   alternating, one at a time; the median latency of each and their difference. (The bench runs
   the service with a lockout threshold it cannot reach, so every wrong password is verified.)
