@@ -1,7 +1,7 @@
 """Logins per second through the suite vs a bare argon2id verify loop, and the timing gap between
 an unknown auth ID and a wrong password.
 
-    python bench/login.py [--accounts 8] [--logins 500] [--tries 200] [--replicas CORES]
+    python bench/login.py [--accounts 8] [--logins 2500] [--tries 200] [--replicas CORES]
 
 Starts its own nats-server (free port, temporary store, stopped at the end) and the real auth
 service as deployed: `ens run auth`, one process per core by default (--replicas), with the
