@@ -9,10 +9,11 @@ from faststream.nats import NatsRouter
 
 from contracts import subjects
 from contracts.common import Command
+from services.runtime.settings import RuntimeSettings
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY: int = RuntimeSettings.model_fields["command_concurrency"].default
 
 
 class CommandRouter(NatsRouter):
