@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.notifier.adapters.smtp_pipeline import PipelinedConnection, Reply, SmtpProtocolError, dot_stuffed
+from services.notifier.adapters.smtp_pipeline import PipelinedConnection, SmtpAnswer, SmtpProtocolError, dot_stuffed
 
 
 class Wire(asyncio.Transport):
@@ -44,9 +44,9 @@ async def test_replies_split_across_packets_and_multi_line_replies_come_out_whol
     conn.data_received(b"250 2.1.0 Ok\r\n25")
     conn.data_received(b"0-first\r\n250 second\r\n354 go")
     conn.data_received(b" ahead\r\n")
-    assert await conn.reply() == Reply(250, "2.1.0 Ok")
-    assert await conn.reply() == Reply(250, "first\nsecond")
-    assert await conn.reply() == Reply(354, "go ahead")
+    assert await conn.reply() == SmtpAnswer(250, "2.1.0 Ok")
+    assert await conn.reply() == SmtpAnswer(250, "first\nsecond")
+    assert await conn.reply() == SmtpAnswer(354, "go ahead")
 
 
 async def test_a_transaction_is_one_write_then_the_body_after_354():
@@ -59,7 +59,7 @@ async def test_a_transaction_is_one_write_then_the_body_after_354():
     await asyncio.sleep(0)
     assert bytes(wire.written).endswith(b"Subject: t\r\n\r\n..hi\r\n.\r\n")
     conn.data_received(b"250 2.0.0 queued as X\r\n")
-    assert (await task)[3] == Reply(250, "2.0.0 queued as X")
+    assert (await task)[3] == SmtpAnswer(250, "2.0.0 queued as X")
 
 
 async def test_a_refused_recipient_sends_no_body_even_if_data_was_accepted():
@@ -72,7 +72,7 @@ async def test_a_refused_recipient_sends_no_body_even_if_data_was_accepted():
     assert b"secret body" not in wire.written and bytes(wire.written).endswith(b"DATA\r\n.\r\n")
     conn.data_received(b"554 no valid recipients\r\n")
     mail, rcpt, data, final = await task
-    assert rcpt == Reply(550, "no such user") and final is None
+    assert rcpt == SmtpAnswer(550, "no such user") and final is None
 
 
 async def test_a_lost_connection_fails_the_waiting_reply_and_an_unasked_reply_retires_the_connection():

@@ -13,7 +13,7 @@ import logging
 
 import aiosmtplib
 
-from services.notifier.adapters.smtp_pipeline import PipelinedConnection, Reply, SmtpProtocolError
+from services.notifier.adapters.smtp_pipeline import PipelinedConnection, SmtpProtocolError
 from services.notifier.delivery import PermanentFailure, SmtpAnswer, TemporaryFailure
 from services.notifier.settings import SmtpSettings
 
@@ -85,10 +85,10 @@ class SmtpMailer:
                     assert conn.protocol is not None and conn.protocol.transport is not None
                     conn = PipelinedConnection(conn.protocol.transport)  # type: ignore[arg-type]
                 if isinstance(conn, PipelinedConnection):
-                    response = await self._pipelined(conn, sender, recipient, data)
+                    answer = await self._pipelined(conn, sender, recipient, data)
                     keep = conn
                     self.pipelined += 1
-                    return SmtpAnswer(response.code, response.message)
+                    return answer
                 # MAIL and RCPT as plain commands: aiosmtplib's mail()/rcpt() parse both addresses
                 # with email.utils on every call, ~5% of a mail's CPU; ours are plain ASCII addresses.
                 answer = await conn.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), timeout=None)
@@ -112,7 +112,7 @@ class SmtpMailer:
             self._idle.put_nowait(keep)
 
     @staticmethod
-    async def _pipelined(conn: PipelinedConnection, sender: str, recipient: str, data: bytes) -> Reply:
+    async def _pipelined(conn: PipelinedConnection, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
         mail, rcpt, accepted, final = await conn.transaction(sender.encode(), recipient.encode(), data)
         for answer in (mail, rcpt):
             if answer.code not in (250, 251):

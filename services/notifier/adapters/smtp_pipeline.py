@@ -17,16 +17,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
-from dataclasses import dataclass
+
+from services.notifier.delivery import SmtpAnswer
 
 MAX_REPLY_BYTES = 64 * 1024
 LINE_END = re.compile(rb"\r\n|\r|\n")
-
-
-@dataclass(frozen=True)
-class Reply:
-    code: int
-    message: str
 
 
 class SmtpProtocolError(Exception):
@@ -51,7 +46,7 @@ class PipelinedConnection(asyncio.Protocol):
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._buffer = bytearray()
-        self._replies: collections.deque[Reply] = collections.deque()
+        self._replies: collections.deque[SmtpAnswer] = collections.deque()
         self._lines: list[str] = []
         self._waiter: asyncio.Future[None] | None = None
         self._error: Exception | None = None
@@ -77,7 +72,7 @@ class PipelinedConnection(asyncio.Protocol):
                 return
             self._lines.append(line[4:].decode("utf-8", "replace"))
             if line[3:4] != b"-":  # the last line of a (possibly multi-line) reply
-                self._replies.append(Reply(int(line[:3]), "\n".join(self._lines)))
+                self._replies.append(SmtpAnswer(int(line[:3]), "\n".join(self._lines)))
                 self._lines = []
                 self._wake()
         if len(self._buffer) > MAX_REPLY_BYTES:
@@ -109,7 +104,7 @@ class PipelinedConnection(asyncio.Protocol):
             self._drained = asyncio.get_running_loop().create_future()
             await self._drained
 
-    async def reply(self) -> Reply:
+    async def reply(self) -> SmtpAnswer:
         while not self._replies:
             if self._error is not None:
                 raise self._error
@@ -120,7 +115,7 @@ class PipelinedConnection(asyncio.Protocol):
                 self._waiter = None
         return self._replies.popleft()
 
-    async def transaction(self, sender: bytes, recipient: bytes, message: bytes) -> tuple[Reply, Reply, Reply, Reply | None]:
+    async def transaction(self, sender: bytes, recipient: bytes, message: bytes) -> tuple[SmtpAnswer, SmtpAnswer, SmtpAnswer, SmtpAnswer | None]:
         """MAIL, RCPT and DATA in one write; the message only after a 354 (RFC 2920 §3.1).
 
         Returns the four replies (the last None when DATA was not accepted); the caller decides
