@@ -83,7 +83,11 @@ def pct(values: list[float], p: float) -> float:
 async def login_org(client: EnsClient, officer: str, org_id: str, kind: OrganisationKind, auth_id: str) -> date:
     """Register an organisation's account; the day its registration takes effect."""
     org = a.Organisation(organisation_id=org_id, kind=kind, name=f"ベンチ機関 {org_id}")
-    reg = await client.call(a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp"))
+    reg = await client.call(
+        a.RegisterAccount(
+            session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp"
+        )
+    )
     return reg.effective_on  # type: ignore[union-attr]
 
 
@@ -105,7 +109,15 @@ async def run(url: str, filings: int, runs: int) -> dict:
     nc = await nats.connect(url)
     client = EnsClient(nc, timeout=30)
     try:
-        await client.call(a.CreateOfficer(operator_token=os.environ["ENS_AUTH_OPERATOR_TOKEN"], auth_id="benchofficer", password=PASSWORD, name="ベンチ", email="o@example.go.jp"))
+        await client.call(
+            a.CreateOfficer(
+                operator_token=os.environ["ENS_AUTH_OPERATOR_TOKEN"],
+                auth_id="benchofficer",
+                password=PASSWORD,
+                name="ベンチ",
+                email="o@example.go.jp",
+            )
+        )
         officer = (await client.call(a.Login(auth_id="benchofficer", password=PASSWORD))).session_token
         await login_org(client, officer, "BENCH-SCHOOL", OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, "bench-school")
         effective = await login_org(client, officer, "BENCH-COMPANY", OrganisationKind.ACCEPTING_ORGANISATION, "bench-company")
@@ -126,12 +138,21 @@ async def run(url: str, filings: int, runs: int) -> dict:
         baseline: list[float] = []
         for data in files:
             t0 = time.perf_counter()
-            await nc.request("bench.echo", json.dumps({"session_token": company, "csv_base64": base64.b64encode(data).decode()}).encode(), timeout=10)
+            await nc.request(
+                "bench.echo",
+                json.dumps({"session_token": company, "csv_base64": base64.b64encode(data).decode()}).encode(),
+                timeout=10,
+            )
             baseline.append((time.perf_counter() - t0) * 1000)
         csv_ms: list[float] = []
         for i, data in enumerate(files):
             t0 = time.perf_counter()
-            cmd = f.SubmitBulkFiling(session_token=company, kind=f.FilingKind.EMPLOYMENT_CONTRACT_CHANGE, filename="bench.csv", csv_base64=base64.b64encode(data).decode())
+            cmd = f.SubmitBulkFiling(
+                session_token=company,
+                kind=f.FilingKind.EMPLOYMENT_CONTRACT_CHANGE,
+                filename="bench.csv",
+                csv_base64=base64.b64encode(data).decode(),
+            )
             reply = await client.call(cmd)
             elapsed = (time.perf_counter() - t0) * 1000
             assert reply.filing.person_count == 300
@@ -140,7 +161,13 @@ async def run(url: str, filings: int, runs: int) -> dict:
 
         # ---- 2. the first page of an organisation with 5,000 filings ----
         t_fill = time.perf_counter()
-        person = f.Person(nationality="VNM", name_latin="BENCH PERSON", sex=f.Sex.FEMALE, date_of_birth=date(1999, 1, 1), residence_card_number="AB00000000CD")
+        person = f.Person(
+            nationality="VNM",
+            name_latin="BENCH PERSON",
+            sex=f.Sex.FEMALE,
+            date_of_birth=date(1999, 1, 1),
+            residence_card_number="AB00000000CD",
+        )
         sem = asyncio.Semaphore(4)
 
         async def one(i: int) -> None:
@@ -161,7 +188,9 @@ async def run(url: str, filings: int, runs: int) -> dict:
         filtered_ms: list[float] = []
         for _ in range(20):
             t0 = time.perf_counter()
-            await client.call(f.ListFilings(session_token=school, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, status=f.FilingStatus.PENDING))
+            await client.call(
+                f.ListFilings(session_token=school, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, status=f.FilingStatus.PENDING)
+            )
             filtered_ms.append((time.perf_counter() - t0) * 1000)
 
         # Baseline: the same page by reading every filing entry (no index).
@@ -200,7 +229,7 @@ async def run(url: str, filings: int, runs: int) -> dict:
 
 
 def versions() -> dict:
-    return embedded_versions('nats-py', 'faststream', 'pydantic', 'cryptography')
+    return embedded_versions("nats-py", "faststream", "pydantic", "cryptography")
 
 
 if __name__ == "__main__":

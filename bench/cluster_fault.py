@@ -89,8 +89,14 @@ class Suite:
         for i, name in enumerate(SERVICES):
             log = open(self.base / f"{name}-{i}.log", "wb")  # noqa: SIM115
             self.procs.append(
-                subprocess.Popen([sys.executable, "-m", "ens", "run", name], env=env, stdout=log, stderr=log, cwd=ROOT,
-                                 preexec_fn=die_with_parent)
+                subprocess.Popen(
+                    [sys.executable, "-m", "ens", "run", name],
+                    env=env,
+                    stdout=log,
+                    stderr=log,
+                    cwd=ROOT,
+                    preexec_fn=die_with_parent,
+                )
             )
 
     def stop(self) -> None:
@@ -116,22 +122,39 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
         nc = None
         try:
             suite.start()
-            nc = await nats.connect(cluster.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                                    error_cb=_quiet)
+            nc = await nats.connect(cluster.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet)
             client = EnsClient(nc, timeout=5)
             for name in ("auth", "filing", "notifier", "scheduler"):
                 await retry(lambda name=name: client.status(name, timeout=2), attempts=120)
-            await retry(lambda: client.call(auth.CreateOfficer(
-                operator_token=OPERATOR_TOKEN, auth_id=OFFICER[0], password=OFFICER[1], name="bench", email="o@bench.example.jp")))
+            await retry(
+                lambda: client.call(
+                    auth.CreateOfficer(
+                        operator_token=OPERATOR_TOKEN,
+                        auth_id=OFFICER[0],
+                        password=OFFICER[1],
+                        name="bench",
+                        email="o@bench.example.jp",
+                    )
+                )
+            )
             login = await retry(lambda: client.call(auth.Login(auth_id=OFFICER[0], password=OFFICER[1])))
             token = login.session_token  # type: ignore[union-attr]
             orgs = [corporate_number(100000 + i) for i in range(accounts)]
             effective = None
             for i, org in enumerate(orgs):
-                reg = await retry(lambda i=i, org=org: client.call(auth.RegisterAccount(
-                    session_token=token,
-                    organisation=auth.Organisation(organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"bench {i}"),
-                    auth_id=f"bench-acct{i:04d}", initial_password="Bench#Pass2027", email=f"acct{i}@bench.example.jp")))
+                reg = await retry(
+                    lambda i=i, org=org: client.call(
+                        auth.RegisterAccount(
+                            session_token=token,
+                            organisation=auth.Organisation(
+                                organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"bench {i}"
+                            ),
+                            auth_id=f"bench-acct{i:04d}",
+                            initial_password="Bench#Pass2027",
+                            email=f"acct{i}@bench.example.jp",
+                        )
+                    )
+                )
                 effective = reg.effective_on  # type: ignore[union-attr]
             assert effective is not None
             # The next-day batch as of the day the registrations take effect: "tomorrow" by the
@@ -146,10 +169,12 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
                 if fault and r == 2 * rounds // 3:
                     say(f"round {r}: restarting NATS node 2")
                     cluster.nodes[1].start()
-                replies = await asyncio.gather(*[
-                    retry(lambda org=org: client.call(auth.ReissueAuthId(session_token=token, organisation_id=org)))
-                    for org in orgs
-                ])
+                replies = await asyncio.gather(
+                    *[
+                        retry(lambda org=org: client.call(auth.ReissueAuthId(session_token=token, organisation_id=org)))
+                        for org in orgs
+                    ]
+                )
                 answered += len(replies)
             # Truth: the AuthIdReissued events in the stream; each must become exactly one mail.
             # The outbox relay publishes a moment after a command's reply, so count until the
@@ -179,9 +204,15 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
                 for log in sorted(base.glob("*.log")):
                     say(f"--- {log.name} (last lines)\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:]))
             duplicates = sum(c - 1 for c in per_event.values())
-            return {"answered": answered, "events": events, "events_missing": max(0, answered - events),
-                    "delivered": delivered, "lost": max(0, events - delivered),
-                    "duplicates": duplicates, "seconds": round(elapsed, 2)}
+            return {
+                "answered": answered,
+                "events": events,
+                "events_missing": max(0, answered - events),
+                "delivered": delivered,
+                "lost": max(0, events - delivered),
+                "duplicates": duplicates,
+                "seconds": round(elapsed, 2),
+            }
         finally:
             if nc is not None:
                 await nc.close()
@@ -217,13 +248,17 @@ def main() -> None:
     say(f"baseline (no fault): {baseline}")
     faulted = asyncio.run(run(args.accounts, args.rounds, fault=True, say=say))
     say(f"with node loss: {faulted}")
-    print(json.dumps({
-        **faulted,
-        "baseline": baseline,
-        "services": "2x auth, 2x filing, 2x notifier, 2x scheduler",
-        "cores": os.cpu_count(),
-        "versions": versions("nats-py", "faststream"),
-    }))
+    print(
+        json.dumps(
+            {
+                **faulted,
+                "baseline": baseline,
+                "services": "2x auth, 2x filing, 2x notifier, 2x scheduler",
+                "cores": os.cpu_count(),
+                "versions": versions("nats-py", "faststream"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

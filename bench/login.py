@@ -83,16 +83,22 @@ def bare_verify_rate(hasher: PasswordHasher, stored: str, n: int, workers: int) 
 
 async def setup_accounts(client: EnsClient, n: int) -> list[str]:
     await client.call(
-        a.CreateOfficer(operator_token=OPERATOR_TOKEN, auth_id=OFFICER[0], password=OFFICER[1], name="ベンチ職員", email="o@example.go.jp")
+        a.CreateOfficer(
+            operator_token=OPERATOR_TOKEN, auth_id=OFFICER[0], password=OFFICER[1], name="ベンチ職員", email="o@example.go.jp"
+        )
     )
     officer = (await client.call(a.Login(auth_id=OFFICER[0], password=OFFICER[1]))).session_token
     ids = []
     effective = None
     for i in range(n):
         auth_id = f"bench-user{i:03d}"
-        org = a.Organisation(organisation_id=corporate_number(1000 + i), kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"ベンチ{i}")
+        org = a.Organisation(
+            organisation_id=corporate_number(1000 + i), kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"ベンチ{i}"
+        )
         reg = await client.call(
-            a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"b{i}@example.jp")
+            a.RegisterAccount(
+                session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"b{i}@example.jp"
+            )
         )
         effective = reg.effective_on
         ids.append(auth_id)
@@ -122,8 +128,14 @@ def start_replicas(url: str, n: int, data_dir: Path) -> list[subprocess.Popen[by
     log = open(data_dir / "auth.log", "ab")  # noqa: SIM115 - handed to the children
     try:
         return [
-            subprocess.Popen([sys.executable, "-m", "ens", "run", "auth"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                             preexec_fn=die_with_parent)
+            subprocess.Popen(
+                [sys.executable, "-m", "ens", "run", "auth"],
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
             for _ in range(n)
         ]
     finally:
@@ -188,7 +200,10 @@ async def run(url: str, accounts: int, logins: int, tries: int, replicas: int, d
             await asyncio.gather(*(one(i) for i in range(per_round)))
             login_rate = per_round / (time.perf_counter() - t0)
             rounds.append((login_rate, verify_rate))
-            print(f"round {r + 1}: suite {login_rate:.1f} logins/s, bare verify {verify_rate:.1f}/s, ratio {login_rate / verify_rate:.2f}", flush=True)
+            print(
+                f"round {r + 1}: suite {login_rate:.1f} logins/s, bare verify {verify_rate:.1f}/s, ratio {login_rate / verify_rate:.2f}",
+                flush=True,
+            )
         logins_per_s = statistics.median(x for x, _ in rounds)
         hash_verify_per_s = statistics.median(y for _, y in rounds)
         ratio = statistics.median(x / y for x, y in rounds)
@@ -230,7 +245,12 @@ async def run(url: str, accounts: int, logins: int, tries: int, replicas: int, d
         "median_wrong_password_ms": round(statistics.median(wrong_ms), 3),
         "tries": tries,
         "replies_byte_identical": identical,
-        "hash": {"algorithm": "argon2id", "memory_kib": params.memory_kib, "time_cost": params.time_cost, "parallelism": params.parallelism},
+        "hash": {
+            "algorithm": "argon2id",
+            "memory_kib": params.memory_kib,
+            "time_cost": params.time_cost,
+            "parallelism": params.parallelism,
+        },
         "in_flight": IN_FLIGHT_PER_CORE * cores,
         "auth_replicas": replicas,
         "cores": cores,

@@ -85,8 +85,9 @@ class Sink:
         if Path(SMTP_SINK).exists() or shutil.which("smtp-sink"):
             binary = SMTP_SINK if Path(SMTP_SINK).exists() else str(shutil.which("smtp-sink"))
             user = ["-u", "nobody"] if os.geteuid() == 0 else []
-            self.proc = subprocess.Popen([binary, *user, f"127.0.0.1:{self.port}", "1024"],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(
+                [binary, *user, f"127.0.0.1:{self.port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             for _ in range(200):
                 if port_open("127.0.0.1", self.port):
                     break
@@ -111,8 +112,12 @@ class Sink:
 
 async def publish_all(js, events: list) -> None:
     for i in range(0, len(events), 1000):
-        await asyncio.gather(*(js.publish(e.SUBJECT, e.model_dump_json().encode(),
-                                          headers={"Nats-Msg-Id": e.meta.event_id}) for e in events[i:i + 1000]))
+        await asyncio.gather(
+            *(
+                js.publish(e.SUBJECT, e.model_dump_json().encode(), headers={"Nats-Msg-Id": e.meta.event_id})
+                for e in events[i : i + 1000]
+            )
+        )
 
 
 async def settled(js, durable: str = "notifier", within: float = 600.0) -> None:
@@ -157,13 +162,29 @@ async def baseline(port: int, messages: list[tuple[str, bytes]], sender: str, co
 
 
 async def start_notifier(nats_url: str, port: int, log: Path) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ENS_NATS_URL": nats_url, "ENS_SMTP_HOST": "127.0.0.1",
-           "ENS_SMTP_PORT": str(port), "ENS_SMTP_POOL_SIZE": str(POOL), "ENS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "ENS_NATS_URL": nats_url,
+        "ENS_SMTP_HOST": "127.0.0.1",
+        "ENS_SMTP_PORT": str(port),
+        "ENS_SMTP_POOL_SIZE": str(POOL),
+        "ENS_LOG_LEVEL": "WARNING",
+    }
     env.setdefault("ENS_AUTH_OPERATOR_TOKEN", "notifier-bench-operator-token-0123456789")
     with open(log, "ab") as err:
-        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ens", "run", "notifier", cwd=str(ROOT),
-                                                    env=env, stdout=asyncio.subprocess.PIPE, stderr=err,
-                                                    preexec_fn=die_with_parent)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ens",
+            "run",
+            "notifier",
+            cwd=str(ROOT),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=err,
+            preexec_fn=die_with_parent,
+        )
     assert proc.stdout is not None
     while b"ens: ready" not in (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
         if not line:
@@ -197,8 +218,9 @@ async def throughput_round(js, server: NatsServerProcess, sink: Sink, work: Path
     await publish_all(js, backlog)
     others = {"nats_server": server.proc.pid, **({"sink": sink.proc.pid} if sink.proc else {})}
     others_before = {name: cpu_seconds(pid) for name, pid in others.items()}
-    procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
-                                         for i in range(args.replicas))))
+    procs = list(
+        await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log") for i in range(args.replicas)))
+    )
     try:
         await settled(js)
         cpu_used = sum(cpu_seconds(p.pid) for p in procs)  # start-up included: an upper bound
@@ -237,13 +259,25 @@ async def main(args: argparse.Namespace) -> dict:
             rounds = []
             for r in range(args.rounds):
                 suite = await throughput_round(js, server, sink, work, f"{run}-{r}", args)
-                prebuilt = [(m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data)
-                            for i in range(args.mails) for m in mails_for(event(i, "baseline"))]
+                prebuilt = [
+                    (m.recipient, renderer.render(m, composed_at=datetime.now(UTC)).data)
+                    for i in range(args.mails)
+                    for m in mails_for(event(i, "baseline"))
+                ]
                 baseline_per_s, baseline_cpu = await baseline(sink.port, prebuilt, sender, POOL * args.replicas)
-                rounds.append({**suite, "baseline_per_s": baseline_per_s, "baseline_cpu_ms_per_mail": baseline_cpu * 1000,
-                               "ratio": suite["mails_per_s"] / baseline_per_s})
-                print(f"round {r + 1}: {suite['mails_per_s']:.0f} mails/s, baseline {baseline_per_s:.0f}/s, "
-                      f"ratio {rounds[-1]['ratio']:.3f}", flush=True)
+                rounds.append(
+                    {
+                        **suite,
+                        "baseline_per_s": baseline_per_s,
+                        "baseline_cpu_ms_per_mail": baseline_cpu * 1000,
+                        "ratio": suite["mails_per_s"] / baseline_per_s,
+                    }
+                )
+                print(
+                    f"round {r + 1}: {suite['mails_per_s']:.0f} mails/s, baseline {baseline_per_s:.0f}/s, "
+                    f"ratio {rounds[-1]['ratio']:.3f}",
+                    flush=True,
+                )
 
             def median(key: str) -> float:
                 return statistics.median(x[key] for x in rounds)
@@ -251,8 +285,11 @@ async def main(args: argparse.Namespace) -> dict:
             mails_per_s = median("mails_per_s")
 
             # 2. latency at half that rate, events published while the replicas run
-            procs = list(await asyncio.gather(*(start_notifier(server.url, sink.port, work / f"notifier-{i}.log")
-                                                 for i in range(args.replicas))))
+            procs = list(
+                await asyncio.gather(
+                    *(start_notifier(server.url, sink.port, work / f"notifier-{i}.log") for i in range(args.replicas))
+                )
+            )
             rate = mails_per_s / 2
             per_event = rounds[0]["mails"] / args.mails
             count = int(rate / per_event * args.latency_seconds)
@@ -271,8 +308,9 @@ async def main(args: argparse.Namespace) -> dict:
                     pending = []
             await asyncio.gather(*pending)
             await settled(js)
-            paced = [r for r in await ledger_records(js)
-                     if r.event_id in published and r.status == DeliveryStatus.SENT and r.sent_at]
+            paced = [
+                r for r in await ledger_records(js) if r.event_id in published and r.status == DeliveryStatus.SENT and r.sent_at
+            ]
             latency_ms = [(r.sent_at - published[r.event_id]).total_seconds() * 1000 for r in paced]
             # where the time goes: waiting to be picked up (stream -> claim) and claim -> 250 -> sent_at
             pickup_ms = [(r.queued_at - published[r.event_id]).total_seconds() * 1000 for r in paced]

@@ -84,8 +84,15 @@ class Replica:
     async def start(self) -> None:
         with open(self.log, "ab") as err:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ens", "run", "notifier",
-                cwd=str(ROOT), env=self.env, stdout=asyncio.subprocess.PIPE, stderr=err,
+                sys.executable,
+                "-m",
+                "ens",
+                "run",
+                "notifier",
+                cwd=str(ROOT),
+                env=self.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
                 preexec_fn=die_with_parent,
             )
 
@@ -114,13 +121,14 @@ class Replica:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), 15)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 await self.proc.wait()
 
 
-async def run_trial(nats_url: str, sink: MailSink, work: Path, *, events: int, kills: int, seed: int,
-                    settle_within: float = 120.0) -> dict:
+async def run_trial(
+    nats_url: str, sink: MailSink, work: Path, *, events: int, kills: int, seed: int, settle_within: float = 120.0
+) -> dict:
     rng = random.Random(seed)
     run = uuid.uuid4().hex[:8]
     evs = make_events(events, run)
@@ -130,11 +138,12 @@ async def run_trial(nats_url: str, sink: MailSink, work: Path, *, events: int, k
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=nats_url))
-    slices = [evs[i * len(evs) // (kills + 1):(i + 1) * len(evs) // (kills + 1)] for i in range(kills + 1)]
+    slices = [evs[i * len(evs) // (kills + 1) : (i + 1) * len(evs) // (kills + 1)] for i in range(kills + 1)]
 
     async def publish(batch: list) -> None:
-        await asyncio.gather(*(js.publish(e.SUBJECT, e.model_dump_json().encode(),
-                                          headers={"Nats-Msg-Id": e.meta.event_id}) for e in batch))
+        await asyncio.gather(
+            *(js.publish(e.SUBJECT, e.model_dump_json().encode(), headers={"Nats-Msg-Id": e.meta.event_id}) for e in batch)
+        )
 
     replica = Replica(notifier_env(nats_url, sink), work / "notifier.log")
     real_kills = 0
@@ -174,7 +183,7 @@ async def run_trial(nats_url: str, sink: MailSink, work: Path, *, events: int, k
 
 
 def versions() -> dict:
-    return embedded_versions('nats-py', 'aiosmtplib', 'aiosmtpd', 'jinja2', 'faststream')
+    return embedded_versions("nats-py", "aiosmtplib", "aiosmtpd", "jinja2", "faststream")
 
 
 async def main(args: argparse.Namespace) -> dict:

@@ -200,7 +200,7 @@ def _enc(key: str) -> str:
 
 
 def versions() -> dict:
-    return embedded_versions('nats-py', 'faststream', 'APScheduler', 'pydantic')
+    return embedded_versions("nats-py", "faststream", "APScheduler", "pydantic")
 
 
 if __name__ == "__main__":

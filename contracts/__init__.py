@@ -12,6 +12,14 @@ ALL_EVENTS = auth.EVENTS + filing.EVENTS + notifier.EVENTS + scheduler.EVENTS
 EVENTS_BY_SUBJECT = {e.SUBJECT: e for e in ALL_EVENTS}
 
 __all__ = [
-    "ALL_COMMANDS", "ALL_EVENTS", "EVENTS_BY_SUBJECT", "Command", "ErrorBody", "ErrorCode",
-    "ErrorReply", "Event", "FieldError", "Reply",
+    "ALL_COMMANDS",
+    "ALL_EVENTS",
+    "EVENTS_BY_SUBJECT",
+    "Command",
+    "ErrorBody",
+    "ErrorCode",
+    "ErrorReply",
+    "Event",
+    "FieldError",
+    "Reply",
 ]

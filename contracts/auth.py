@@ -113,7 +113,9 @@ class ChangePassword(SessionCommand):
 class ChangeEmail(SessionCommand):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_email")
     REPLY: ClassVar[type[Reply]] = Ack
-    new_email: str = Field(title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one.")
+    new_email: str = Field(
+        title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one."
+    )
 
 
 class AccountRegistration(Reply):
@@ -329,11 +331,32 @@ class AccountExpired(Event):
 
 
 COMMANDS: tuple[type[Command], ...] = (
-    Login, Logout, IntrospectSession, ChangePassword, ChangeEmail, RegisterAccount, ReissueAuthId,
-    SetPassword, Deregister, GetAccount, PublishNotice, WithdrawNotice, ListNotices, CreateOfficer,
-    ActivateDueRegistrations, SendPasswordExpiryWarnings, ExpireIdleAccounts,
+    Login,
+    Logout,
+    IntrospectSession,
+    ChangePassword,
+    ChangeEmail,
+    RegisterAccount,
+    ReissueAuthId,
+    SetPassword,
+    Deregister,
+    GetAccount,
+    PublishNotice,
+    WithdrawNotice,
+    ListNotices,
+    CreateOfficer,
+    ActivateDueRegistrations,
+    SendPasswordExpiryWarnings,
+    ExpireIdleAccounts,
 )
 EVENTS: tuple[type[Event], ...] = (
-    AccountRegistered, AccountActivated, AuthIdReissued, EmailChanged, PasswordChanged,
-    PasswordExpiryWarned, AccountLocked, AccountDeregistered, AccountExpired,
+    AccountRegistered,
+    AccountActivated,
+    AuthIdReissued,
+    EmailChanged,
+    PasswordChanged,
+    PasswordExpiryWarned,
+    AccountLocked,
+    AccountDeregistered,
+    AccountExpired,
 )

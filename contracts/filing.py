@@ -43,7 +43,7 @@ class FilingKind(StrEnum):
     SCHOOL_ADHOC_REPORT = "school_adhoc_report"
 
     @property
-    def spec(self) -> "FilingKindSpec":
+    def spec(self) -> FilingKindSpec:
         return FILING_KINDS[self]
 
     @property
@@ -110,7 +110,9 @@ class Person(Message):
     """One foreign national named in a filing. Personal data: stored encrypted, never in events."""
 
     nationality: str = Field(title="国籍・地域", description="Code from the nationality/region list.")
-    name_latin: str = Field(title="氏名（英字）", description="Name in Latin letters, in the order printed on the residence card.")
+    name_latin: str = Field(
+        title="氏名（英字）", description="Name in Latin letters, in the order printed on the residence card."
+    )
     sex: Sex = Field(title="性別")
     date_of_birth: date = Field(title="生年月日")
     residence_card_number: str = Field(title="在留カード番号", description="2 letters, 8 digits, 2 letters.")
@@ -293,9 +295,21 @@ class FilingCompleted(Event):
 
 
 COMMANDS: tuple[type[Command], ...] = (
-    SubmitFiling, SubmitBulkFiling, ChangeFiling, WithdrawFiling, CompleteFiling, ReturnFiling,
-    ListFilings, GetFiling, PurgeExpiredFilings, ReencryptFilings,
+    SubmitFiling,
+    SubmitBulkFiling,
+    ChangeFiling,
+    WithdrawFiling,
+    CompleteFiling,
+    ReturnFiling,
+    ListFilings,
+    GetFiling,
+    PurgeExpiredFilings,
+    ReencryptFilings,
 )
 EVENTS: tuple[type[Event], ...] = (
-    FilingSubmitted, FilingChanged, FilingWithdrawn, FilingReturned, FilingCompleted,
+    FilingSubmitted,
+    FilingChanged,
+    FilingWithdrawn,
+    FilingReturned,
+    FilingCompleted,
 )

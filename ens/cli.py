@@ -47,12 +47,12 @@ async def nats_answers(url: str, timeout: float = 1.0) -> bool:
     parts = urlsplit(url)
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, parts.port or 4222), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     try:
         line = await asyncio.wait_for(reader.readline(), timeout)
         return line.startswith(b"INFO")
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return False
     finally:
         writer.close()
@@ -66,10 +66,8 @@ async def connect_client(settings: RuntimeSettings) -> tuple[nats.NATS, EnsClien
     if not any([await nats_answers(url) for url in settings.nats_servers]):
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL)", 1)
     try:
-        nc = await nats.connect(
-            servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet
-        )
-    except Exception as exc:  # noqa: BLE001
+        nc = await nats.connect(servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet)
+    except Exception as exc:
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         raise
     return nc, EnsClient(nc, timeout=settings.request_timeout_s)
@@ -110,7 +108,9 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) ->
                 except (RuntimeError, TimeoutError, FileNotFoundError) as exc:
                     fail(f"could not start nats-server: {exc}")
                 stack.callback(server.stop)
-                click.echo(f"ens: started nats-server (pid {server.proc.pid if server.proc else '?'}) at {server.url}, store {server.store_dir}")
+                click.echo(
+                    f"ens: started nats-server (pid {server.proc.pid if server.proc else '?'}) at {server.url}, store {server.store_dir}"
+                )
             if not os.environ.get("ENS_SMTP_HOST"):
                 sink = MailSink(port=int(os.environ.get("ENS_SINK_PORT", "2525")), maildir=settings.data_dir / "mail")
                 try:
@@ -128,7 +128,7 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) ->
         host = Host(services, settings, SystemClock())
         try:
             await asyncio.wait_for(host.start(), timeout=120)
-        except (asyncio.TimeoutError, nats.errors.NoServersError, OSError) as exc:
+        except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)
         click.echo(f"ens: mail goes to the {mail_note}")

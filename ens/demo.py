@@ -82,14 +82,28 @@ class Story:
     async def play(self) -> None:
         c, say = self.c, self.say
         say("1. 職員アカウントと利用者情報登録")
-        await self.step("運用者が職員アカウントを作成", auth.CreateOfficer(
-            operator_token=self.operator_token, auth_id=OFFICER_ID, password=OFFICER_PW,
-            name="入管 太郎", email="officer@ens.example.jp"))
+        await self.step(
+            "運用者が職員アカウントを作成",
+            auth.CreateOfficer(
+                operator_token=self.operator_token,
+                auth_id=OFFICER_ID,
+                password=OFFICER_PW,
+                name="入管 太郎",
+                email="officer@ens.example.jp",
+            ),
+        )
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
         org = auth.Organisation(organisation_id=ORG_ID, kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社サンプル")
-        await self.step("職員が所属機関の利用者情報を登録", auth.RegisterAccount(
-            session_token=officer, organisation=org, auth_id=ORG_AUTH_ID, initial_password=ORG_PW,
-            email="tanto@sample.example.jp"))
+        await self.step(
+            "職員が所属機関の利用者情報を登録",
+            auth.RegisterAccount(
+                session_token=officer,
+                organisation=org,
+                auth_id=ORG_AUTH_ID,
+                initial_password=ORG_PW,
+                email="tanto@sample.example.jp",
+            ),
+        )
         await self.refused("登録当日のログイン", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.REGISTRATION_PENDING)
         await self.next_morning()
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
@@ -102,52 +116,103 @@ class Story:
                 await c.call(auth.Login(auth_id=ORG_AUTH_ID, password="Wrong#Pass999"))
             except CommandRefused:
                 pass
-        await self.refused("5回失敗後、正しいパスワードでも", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.ACCOUNT_LOCKED)
+        await self.refused(
+            "5回失敗後、正しいパスワードでも", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.ACCOUNT_LOCKED
+        )
         self.clock.advance(hours=24)
         session = (await c.call(auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW))).session_token  # type: ignore[attr-defined]
         say("  - 24時間後、ロックが解除されログイン")
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
 
         say("3. パスワード・メールアドレス・認証ID")
-        await self.step("パスワード変更", auth.ChangePassword(session_token=session, current_password=ORG_PW, new_password=ORG_PW_2))
+        await self.step(
+            "パスワード変更", auth.ChangePassword(session_token=session, current_password=ORG_PW, new_password=ORG_PW_2)
+        )
         await self.step("メールアドレス変更", auth.ChangeEmail(session_token=session, new_email="shin-tanto@sample.example.jp"))
         await self.step("職員が認証IDを再通知", auth.ReissueAuthId(session_token=officer, organisation_id=ORG_ID))
 
         say("4. 届出・報告")
         persons = [
             filing.Person(
-                nationality="VNM", name_latin=f"NGUYEN VAN {_latin_name(i)}", sex=filing.Sex.MALE,
-                date_of_birth=date(1995, 4, 1), residence_card_number=f"AB{i:08d}CD", event_date=date(2027, 4, 1),
+                nationality="VNM",
+                name_latin=f"NGUYEN VAN {_latin_name(i)}",
+                sex=filing.Sex.MALE,
+                date_of_birth=date(1995, 4, 1),
+                residence_card_number=f"AB{i:08d}CD",
+                event_date=date(2027, 4, 1),
             )
             for i in range(1, 301)
         ]
-        accepted = await self.step("300人分の一括届出", filing.SubmitBulkFiling(
-            session_token=session, kind=filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE, filename="bulk.csv",
-            csv_base64=bulk_csv(persons)))
+        accepted = await self.step(
+            "300人分の一括届出",
+            filing.SubmitBulkFiling(
+                session_token=session,
+                kind=filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE,
+                filename="bulk.csv",
+                csv_base64=bulk_csv(persons),
+            ),
+        )
         f = accepted.filing  # type: ignore[attr-defined]
-        changed = await self.step(f"届出の変更（受付番号 {f.reception_number}）", filing.ChangeFiling(
-            session_token=session, reception_number=f.reception_number, based_on_version=f.version, persons=persons[:299]))
-        await self.step("届出の取下げ", filing.WithdrawFiling(
-            session_token=session, reception_number=f.reception_number, based_on_version=changed.filing.version))  # type: ignore[attr-defined]
+        changed = await self.step(
+            f"届出の変更（受付番号 {f.reception_number}）",
+            filing.ChangeFiling(
+                session_token=session, reception_number=f.reception_number, based_on_version=f.version, persons=persons[:299]
+            ),
+        )
+        await self.step(
+            "届出の取下げ",
+            filing.WithdrawFiling(
+                session_token=session, reception_number=f.reception_number, based_on_version=changed.filing.version
+            ),
+        )  # type: ignore[attr-defined]
 
         say("5. 日本語教育機関の報告と修正依頼")
-        school = auth.Organisation(organisation_id=SCHOOL_ID, kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="サンプル日本語学院")
-        await self.step("職員が日本語教育機関を登録", auth.RegisterAccount(
-            session_token=officer, organisation=school, auth_id=SCHOOL_AUTH_ID, initial_password=SCHOOL_PW,
-            email="kyomu@school.example.jp"))
+        school = auth.Organisation(
+            organisation_id=SCHOOL_ID, kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="サンプル日本語学院"
+        )
+        await self.step(
+            "職員が日本語教育機関を登録",
+            auth.RegisterAccount(
+                session_token=officer,
+                organisation=school,
+                auth_id=SCHOOL_AUTH_ID,
+                initial_password=SCHOOL_PW,
+                email="kyomu@school.example.jp",
+            ),
+        )
         await self.next_morning()
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
         school_session = (await c.call(auth.Login(auth_id=SCHOOL_AUTH_ID, password=SCHOOL_PW))).session_token  # type: ignore[attr-defined]
         students = [persons[0].model_copy(update={"event_date": None})]
-        report = (await self.step("定期報告", filing.SubmitFiling(
-            session_token=school_session, kind=filing.FilingKind.SCHOOL_PERIODIC_REPORT, persons=students))).filing  # type: ignore[attr-defined]
-        returned = (await self.step("職員が修正依頼（返却）", filing.ReturnFiling(
-            session_token=officer, reception_number=report.reception_number, based_on_version=report.version,
-            reasons=["在籍者数の記載が誤っています。"]))).filing  # type: ignore[attr-defined]
+        report = (
+            await self.step(
+                "定期報告",
+                filing.SubmitFiling(
+                    session_token=school_session, kind=filing.FilingKind.SCHOOL_PERIODIC_REPORT, persons=students
+                ),
+            )
+        ).filing  # type: ignore[attr-defined]
+        returned = (
+            await self.step(
+                "職員が修正依頼（返却）",
+                filing.ReturnFiling(
+                    session_token=officer,
+                    reception_number=report.reception_number,
+                    based_on_version=report.version,
+                    reasons=["在籍者数の記載が誤っています。"],
+                ),
+            )
+        ).filing  # type: ignore[attr-defined]
         fixed = students + [persons[1].model_copy(update={"event_date": None})]
-        await self.step("修正して再提出", filing.ChangeFiling(
-            session_token=school_session, reception_number=report.reception_number,
-            based_on_version=returned.version, persons=fixed))
+        await self.step(
+            "修正して再提出",
+            filing.ChangeFiling(
+                session_token=school_session,
+                reception_number=report.reception_number,
+                based_on_version=returned.version,
+                persons=fixed,
+            ),
+        )
 
         say("6. パスワード有効期限切れ間近")
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
@@ -172,15 +237,23 @@ def bulk_csv(persons: list[filing.Person]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     for p in persons:
-        writer.writerow([
-            p.nationality, p.name_latin, "男" if p.sex == filing.Sex.MALE else "女",
-            p.date_of_birth.strftime("%Y/%m/%d"), p.residence_card_number,
-            p.event_date.strftime("%Y/%m/%d") if p.event_date else "", p.remarks or "",
-        ])
+        writer.writerow(
+            [
+                p.nationality,
+                p.name_latin,
+                "男" if p.sex == filing.Sex.MALE else "女",
+                p.date_of_birth.strftime("%Y/%m/%d"),
+                p.residence_card_number,
+                p.event_date.strftime("%Y/%m/%d") if p.event_date else "",
+                p.remarks or "",
+            ]
+        )
     return base64.b64encode(out.getvalue().encode("cp932")).decode()
 
 
-async def _wait_for_all_types(client: EnsClient, sink: MailSink, auth_ids: list[str], timeout: float = 30.0) -> list[notifier.DeliveryRecord]:
+async def _wait_for_all_types(
+    client: EnsClient, sink: MailSink, auth_ids: list[str], timeout: float = 30.0
+) -> list[notifier.DeliveryRecord]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         records: list[notifier.DeliveryRecord] = []
@@ -217,7 +290,9 @@ async def run_demo(say: Callable[[str], None] = _say) -> int:
             host = Host(build_services(["auth", "filing", "notifier", "scheduler"], settings, clock), settings, clock)
             await host.start()
             assert host.ctx is not None
-            say(f"ENS demo — 組み込みスイート（NATS {server.url}, メール受信 {sink.host}:{sink.port}, 模擬時計 {clock.now():%Y-%m-%d}）")
+            say(
+                f"ENS demo — 組み込みスイート（NATS {server.url}, メール受信 {sink.host}:{sink.port}, 模擬時計 {clock.now():%Y-%m-%d}）"
+            )
             story = Story(host.ctx.client, clock, sink, os.environ["ENS_AUTH_OPERATOR_TOKEN"], say)
             try:
                 await story.play()
@@ -241,8 +316,10 @@ async def run_demo(say: Callable[[str], None] = _say) -> int:
         say("")
         say("配信ログ:")
         for r in sorted(records, key=lambda r: r.queued_at):
-            say(f"  {r.mail_type.number} {r.mail_type.value:<22} {r.recipient:<32} {r.status.value:<8} "
-                f"試行{r.attempts} {r.smtp_code or ''} {r.event_id}")
+            say(
+                f"  {r.mail_type.number} {r.mail_type.value:<22} {r.recipient:<32} {r.status.value:<8} "
+                f"試行{r.attempts} {r.smtp_code or ''} {r.event_id}"
+            )
         sent = {r.mail_type for r in records if r.status == notifier.DeliveryStatus.SENT}
         numbers = sorted({t.number for t in sent})
         missing = sorted({t.number for t in notifier.MailType} - set(numbers))

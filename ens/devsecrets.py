@@ -43,8 +43,10 @@ def ensure(data_dir: Path) -> tuple[Path, bool]:
     values = read(data_dir)
     if not values:
         values = _generate()
-        path.write_text("# development secrets made by `ens up`; do not use in production\n"
-                        + "".join(f"{k}={v}\n" for k, v in values.items()))
+        path.write_text(
+            "# development secrets made by `ens up`; do not use in production\n"
+            + "".join(f"{k}={v}\n" for k, v in values.items())
+        )
         path.chmod(0o600)
         created = True
     for name, value in values.items():

@@ -163,13 +163,15 @@ class _SinkHandler:
     def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
-    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]) -> list[str]:  # noqa: N802
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
         # aiosmtpd reads commands one line at a time from a buffer, so it answers pipelined
         # commands in order; it only does not say so. Saying it lets clients pipeline (RFC 2920).
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:  # noqa: N802
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]) -> str:
         if self.sink.rcpt_script:
             reply = self.sink.rcpt_script.pop(0)
             if not reply.startswith("25"):
@@ -179,7 +181,7 @@ class _SinkHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.sink.script:
             reply = self.sink.script.pop(0)
             if not reply.startswith("250"):

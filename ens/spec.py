@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from contracts import subjects
 from services.runtime.clock import SystemClock

@@ -38,7 +38,12 @@ def account_text(reply: a.AccountView) -> str:
     rows = [
         ("認証ID", acc.auth_id),
         ("区分", acc.role.value),
-        ("機関", f"{acc.organisation.name}（{acc.organisation.organisation_id}, {acc.organisation.kind.label}）" if acc.organisation else "-"),
+        (
+            "機関",
+            f"{acc.organisation.name}（{acc.organisation.organisation_id}, {acc.organisation.kind.label}）"
+            if acc.organisation
+            else "-",
+        ),
         ("メールアドレス", acc.email),
         ("状態", acc.status),
         ("登録日時", _jst(acc.registered_at)),

@@ -33,14 +33,16 @@ def _jst(moment: datetime | None) -> str:
 
 def summary_line(s: f.FilingSummary) -> str:
     return (
-        f"{s.reception_number}  {s.status_label:<4}  v{s.version}  {s.person_count:>3}人  "
-        f"{_jst(s.submitted_at)}  {s.kind_label}"
+        f"{s.reception_number}  {s.status_label:<4}  v{s.version}  {s.person_count:>3}人  {_jst(s.submitted_at)}  {s.kind_label}"
     )
 
 
 def accepted_text(reply: f.FilingAccepted) -> str:
     s = reply.filing
-    lines = [f"受け付けました: 受付番号 {s.reception_number}（{s.status_label}, 版 {s.version}）", f"  {s.kind_label} / 対象者 {s.person_count}人"]
+    lines = [
+        f"受け付けました: 受付番号 {s.reception_number}（{s.status_label}, 版 {s.version}）",
+        f"  {s.kind_label} / 対象者 {s.person_count}人",
+    ]
     if s.return_reasons:
         lines.append("  返却理由: " + " / ".join(s.return_reasons))
     return "\n".join(lines)
@@ -80,7 +82,9 @@ def upload_limit() -> int:
 def refuse_locally(code: ErrorCode, message: str, as_json: bool, field: str = "csv_base64") -> None:
     from contracts.common import FieldError
 
-    body = ErrorBody(code=code, message=message, fields=[FieldError(field=field, code=code.value, message=message, label="CSVファイル")])
+    body = ErrorBody(
+        code=code, message=message, fields=[FieldError(field=field, code=code.value, message=message, label="CSVファイル")]
+    )
     print_refusal(CommandRefused(body), as_json)
     sys.exit(1)
 
@@ -110,7 +114,10 @@ def read_persons(path: Path, as_json: bool) -> list[f.Person]:
         from services.runtime.errors import validation_to_fields
 
         fields = [fe.model_copy(update={"field": f"persons.{fe.field}"}) for fe in validation_to_fields(exc, None)]
-        print_refusal(CommandRefused(ErrorBody(code=ErrorCode.VALIDATION, message="対象者ファイルの内容に誤りがあります。", fields=fields)), as_json)
+        print_refusal(
+            CommandRefused(ErrorBody(code=ErrorCode.VALIDATION, message="対象者ファイルの内容に誤りがあります。", fields=fields)),
+            as_json,
+        )
         sys.exit(1)
 
 
@@ -124,12 +131,21 @@ def register(cli: click.Group) -> None:
         """The filing kinds, which organisation kind files each, and which can be returned."""
         for kind in f.FilingKind:
             spec = kind.spec
-            click.echo(f"{kind.value:<28} {spec.organisation_kind.label:<8} {'返却可 ' if spec.returnable else '       '}{spec.label}")
+            click.echo(
+                f"{kind.value:<28} {spec.organisation_kind.label:<8} {'返却可 ' if spec.returnable else '       '}{spec.label}"
+            )
 
     @filing.command("submit")
     @click.option("--kind", "kind", type=click.Choice(KINDS), required=True, help="Filing kind (see `ens filing kinds`).")
-    @click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Bulk CSV made from the template.")
-    @click.option("--persons", "persons_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="JSON list of persons (single filing).")
+    @click.option(
+        "--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Bulk CSV made from the template."
+    )
+    @click.option(
+        "--persons",
+        "persons_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="JSON list of persons (single filing).",
+    )
     @json_option
     def submit(kind: str, csv_path: Path | None, persons_path: Path | None, as_json: bool) -> None:
         """Submit a filing: a bulk CSV (--csv) or a JSON list of persons (--persons)."""
@@ -153,10 +169,17 @@ def register(cli: click.Group) -> None:
     @click.option("--page", type=int, default=1, show_default=True)
     @click.option("--page-size", type=int, default=50, show_default=True)
     @json_option
-    def list_(status: str | None, kind: str | None, organisation_id: str | None, page: int, page_size: int, as_json: bool) -> None:
+    def list_(
+        status: str | None, kind: str | None, organisation_id: str | None, page: int, page_size: int, as_json: bool
+    ) -> None:
         """Your organisation's filings, newest first."""
         cmd = f.ListFilings(
-            session_token=session_token(), status=status, kind=kind, organisation_id=organisation_id, page=page, page_size=page_size
+            session_token=session_token(),
+            status=status,
+            kind=kind,
+            organisation_id=organisation_id,
+            page=page,
+            page_size=page_size,
         )
         call(lambda c: c.call(cmd), as_json, page_text)
 
@@ -165,17 +188,27 @@ def register(cli: click.Group) -> None:
     @json_option
     def show(reception_number: str, as_json: bool) -> None:
         """One filing with its persons."""
-        call(lambda c: c.call(f.GetFiling(session_token=session_token(), reception_number=reception_number)), as_json, detail_text)
+        call(
+            lambda c: c.call(f.GetFiling(session_token=session_token(), reception_number=reception_number)), as_json, detail_text
+        )
 
     @filing.command("change")
     @click.argument("reception_number")
     @click.option("--version", "version", type=int, required=True, help="The version you are changing (from `ens filing show`).")
-    @click.option("--persons", "persons_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="JSON list of persons.")
+    @click.option(
+        "--persons",
+        "persons_path",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        required=True,
+        help="JSON list of persons.",
+    )
     @json_option
     def change(reception_number: str, version: int, persons_path: Path, as_json: bool) -> None:
         """Change a pending filing, or fix a returned report (it becomes pending again)."""
         persons = read_persons(persons_path, as_json)
-        cmd = f.ChangeFiling(session_token=session_token(), reception_number=reception_number, based_on_version=version, persons=persons)
+        cmd = f.ChangeFiling(
+            session_token=session_token(), reception_number=reception_number, based_on_version=version, persons=persons
+        )
         call(lambda c: c.call(cmd), as_json, accepted_text)
 
     @filing.command("withdraw")
@@ -203,12 +236,17 @@ def register(cli: click.Group) -> None:
     @json_option
     def return_(reception_number: str, version: int, reasons: tuple[str, ...], as_json: bool) -> None:
         """Officer: return a Japanese-language school report for a fix, with reasons."""
-        cmd = f.ReturnFiling(session_token=session_token(), reception_number=reception_number, based_on_version=version, reasons=list(reasons))
+        cmd = f.ReturnFiling(
+            session_token=session_token(), reception_number=reception_number, based_on_version=version, reasons=list(reasons)
+        )
         call(lambda c: c.call(cmd), as_json, accepted_text)
 
     @filing.command("reencrypt")
     @json_option
     def reencrypt(as_json: bool) -> None:
         """Operator: re-encrypt stored personal data under the current key (after adding a key)."""
-        call(lambda c: c.call(f.ReencryptFilings(as_of=datetime.now(UTC))), as_json, lambda r: f"{r.processed}件を確認し、{r.changed}件を再暗号化しました。")
-
+        call(
+            lambda c: c.call(f.ReencryptFilings(as_of=datetime.now(UTC))),
+            as_json,
+            lambda r: f"{r.processed}件を確認し、{r.changed}件を再暗号化しました。",
+        )

@@ -18,7 +18,7 @@ STATUS_LABELS = {
 }
 
 
-def _jst(moment) -> str:  # noqa: ANN001 - datetime or None
+def _jst(moment) -> str:
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 
@@ -29,17 +29,19 @@ def log_text(reply: DeliveryLog) -> str:
     for r in reply.records:
         answer = f"{r.smtp_code} {r.smtp_message or ''}".strip() if r.smtp_code else (r.smtp_message or "-")
         out.append(
-            "\n".join([
-                f"{_jst(r.sent_at or r.last_attempt_at or r.queued_at)} JST  {STATUS_LABELS[r.status]}（{r.status.value}）"
-                f"  {r.mail_type.number}. {r.mail_type.label}",
-                f"  宛先: {r.recipient}",
-                f"  件名: {r.subject or '-'}",
-                f"  認証ID: {r.auth_id or '-'}  受付番号: {r.reception_number or '-'}",
-                f"  受付: {_jst(r.queued_at)}  試行: {r.attempts}回  最終試行: {_jst(r.last_attempt_at)}"
-                + (f"  次回: {_jst(r.next_attempt_at)}" if r.next_attempt_at else ""),
-                f"  サーバ応答: {answer}",
-                f"  Message-ID: {r.message_id or '-'}  メールID: {r.mail_id}",
-            ])
+            "\n".join(
+                [
+                    f"{_jst(r.sent_at or r.last_attempt_at or r.queued_at)} JST  {STATUS_LABELS[r.status]}（{r.status.value}）"
+                    f"  {r.mail_type.number}. {r.mail_type.label}",
+                    f"  宛先: {r.recipient}",
+                    f"  件名: {r.subject or '-'}",
+                    f"  認証ID: {r.auth_id or '-'}  受付番号: {r.reception_number or '-'}",
+                    f"  受付: {_jst(r.queued_at)}  試行: {r.attempts}回  最終試行: {_jst(r.last_attempt_at)}"
+                    + (f"  次回: {_jst(r.next_attempt_at)}" if r.next_attempt_at else ""),
+                    f"  サーバ応答: {answer}",
+                    f"  Message-ID: {r.message_id or '-'}  メールID: {r.mail_id}",
+                ]
+            )
         )
     return "\n\n".join(out)
 
@@ -56,11 +58,13 @@ def register(cli: click.Group) -> None:
     @click.option("--mail-id", help="メールID")
     @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
     @json_option
-    def log(auth_id: str | None, reception_number: str | None, recipient: str | None, mail_id: str | None,
-            limit: int, as_json: bool) -> None:
+    def log(
+        auth_id: str | None, reception_number: str | None, recipient: str | None, mail_id: str | None, limit: int, as_json: bool
+    ) -> None:
         """Which mails went where, when, with the server's answer (give at least one filter)."""
-        cmd = QueryDeliveryLog(auth_id=auth_id, reception_number=reception_number, recipient=recipient,
-                               mail_id=mail_id, limit=limit)
+        cmd = QueryDeliveryLog(
+            auth_id=auth_id, reception_number=reception_number, recipient=recipient, mail_id=mail_id, limit=limit
+        )
         call(lambda c: c.call(cmd), as_json, log_text)
 
     @mail.command("preview")

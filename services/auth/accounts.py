@@ -24,7 +24,6 @@ from services.auth import policy
 from services.auth.adapters.kv import LAST_USE, PASSWORD_EXPIRY, PENDING
 from services.auth.notices import Notices
 from services.auth.passwords import Passwords
-from services.auth.ports import Audit, Index, Records
 from services.auth.periods import (
     Periods,
     account_expires_at,
@@ -32,6 +31,7 @@ from services.auth.periods import (
     effective_on,
     password_expires_at,
 )
+from services.auth.ports import Audit, Index, Records
 from services.auth.sessions import Sessions
 from services.runtime.clock import JST, Clock, business_day
 from services.runtime.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, field_error
@@ -264,7 +264,9 @@ class Accounts:
                     cmd.auth_id,
                     state,
                     expected=None,
-                    events=[(c.AccountRegistered, {"auth_id": cmd.auth_id, "organisation": organisation, "effective_on": effective})],
+                    events=[
+                        (c.AccountRegistered, {"auth_id": cmd.auth_id, "organisation": organisation, "effective_on": effective})
+                    ],
                 )
             except StaleRevision:
                 await self._release_organisation(cmd.organisation.organisation_id, claim)
@@ -297,7 +299,9 @@ class Accounts:
                         ],
                     )
             try:
-                return await self.organisations.put(organisation_id, {"auth_id": auth_id, "claimed_at": iso(now)}, expected=current)
+                return await self.organisations.put(
+                    organisation_id, {"auth_id": auth_id, "claimed_at": iso(now)}, expected=current
+                )
             except StaleRevision:
                 continue
 
@@ -577,15 +581,33 @@ class Accounts:
         while True:
             entry = await self.account(auth_id)
             if entry is None:
-                raise NotFound("アカウントが見つかりません。", fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")])
+                raise NotFound(
+                    "アカウントが見つかりません。",
+                    fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")],
+                )
             now = self.clock.now()
             if verify_with is not None and entry.state["password_hash"] != checked_hash:
                 current, new = verify_with
                 stored = entry.state["password_hash"]
                 if not (await self.passwords.verify(stored, current)).ok:
-                    raise InvalidInput(fields=[field_error("current_password", "mismatch", "現在のパスワードが正しくありません。", "現在のパスワード")])
+                    raise InvalidInput(
+                        fields=[
+                            field_error(
+                                "current_password", "mismatch", "現在のパスワードが正しくありません。", "現在のパスワード"
+                            )
+                        ]
+                    )
                 if (await self.passwords.verify(stored, new)).ok:
-                    raise InvalidInput(fields=[field_error("new_password", "same_as_current", "現在のパスワードと異なるパスワードを入力してください。", "新しいパスワード")])
+                    raise InvalidInput(
+                        fields=[
+                            field_error(
+                                "new_password",
+                                "same_as_current",
+                                "現在のパスワードと異なるパスワードを入力してください。",
+                                "新しいパスワード",
+                            )
+                        ]
+                    )
                 checked_hash = stored
             new_state, events = change(dict(entry.state), now)
             await self._mark_for(entry.state, new_state, auth_id)
@@ -629,7 +651,13 @@ class Accounts:
 
             def change(state: dict[str, Any], now: datetime) -> tuple[dict[str, Any], list[EventDraft]]:
                 if state["email"] == cmd.new_email:
-                    raise InvalidInput(fields=[field_error("new_email", "same_as_current", "現在のメールアドレスと同じです。", "新しいメールアドレス")])
+                    raise InvalidInput(
+                        fields=[
+                            field_error(
+                                "new_email", "same_as_current", "現在のメールアドレスと同じです。", "新しいメールアドレス"
+                            )
+                        ]
+                    )
                 event = {
                     "auth_id": state["auth_id"],
                     "organisation": state["organisation"],
@@ -656,7 +684,11 @@ class Accounts:
         if entry is None or entry.state["status"] not in VALID:
             raise NotFound(
                 "この機関の有効なアカウントはありません。",
-                fields=[field_error("organisation_id", "not_found", "この法人番号等の機関に有効なアカウントはありません。", "法人番号等")],
+                fields=[
+                    field_error(
+                        "organisation_id", "not_found", "この法人番号等の機関に有効なアカウントはありません。", "法人番号等"
+                    )
+                ],
             )
         return entry
 
@@ -690,7 +722,16 @@ class Accounts:
 
             entry = await self.account(cmd.auth_id)
             if entry is not None and (await self.passwords.verify(entry.state["password_hash"], cmd.new_password)).ok:
-                raise InvalidInput(fields=[field_error("new_password", "same_as_current", "現在のパスワードと異なるパスワードを入力してください。", "新しいパスワード")])
+                raise InvalidInput(
+                    fields=[
+                        field_error(
+                            "new_password",
+                            "same_as_current",
+                            "現在のパスワードと異なるパスワードを入力してください。",
+                            "新しいパスワード",
+                        )
+                    ]
+                )
             await self._update(cmd.auth_id, change)
             return Ack()
 
@@ -723,13 +764,21 @@ class Accounts:
             if cmd.auth_id:
                 entry = await self.account(cmd.auth_id)
                 if entry is None:
-                    raise NotFound(fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")])
+                    raise NotFound(
+                        fields=[field_error("auth_id", "not_found", "該当する認証IDのアカウントはありません。", "認証ID")]
+                    )
             else:
                 assert cmd.organisation_id is not None
                 claim = await self._claim_of(cmd.organisation_id)
                 entry = await self.accounts.get(claim.state["auth_id"]) if claim else None
                 if entry is None:
-                    raise NotFound(fields=[field_error("organisation_id", "not_found", "この法人番号等の機関のアカウントはありません。", "法人番号等")])
+                    raise NotFound(
+                        fields=[
+                            field_error(
+                                "organisation_id", "not_found", "この法人番号等の機関のアカウントはありません。", "法人番号等"
+                            )
+                        ]
+                    )
             return c.AccountView(account=self.view(entry.state))
 
     def view(self, state: dict[str, Any]) -> c.AccountState:
@@ -850,7 +899,10 @@ class Accounts:
             event = {"auth_id": auth_id, "organisation": state["organisation"], "last_used_at": last_used}
             try:
                 await self.accounts.put(
-                    auth_id, {**state, "status": EXPIRED, "expired_at": iso(as_of)}, expected=entry, events=[(c.AccountExpired, event)]
+                    auth_id,
+                    {**state, "status": EXPIRED, "expired_at": iso(as_of)},
+                    expected=entry,
+                    events=[(c.AccountExpired, event)],
                 )
             except StaleRevision:
                 continue
@@ -863,7 +915,11 @@ UNAUTHENTICATED_MESSAGE = "ログインしていないか、セッションの�
 def auth_id_taken() -> Conflict:
     return Conflict(
         "この認証IDは使用できません。",
-        fields=[field_error("auth_id", "taken", "この認証IDは既に使用されているため登録できません。別の認証IDを指定してください。", "認証ID")],
+        fields=[
+            field_error(
+                "auth_id", "taken", "この認証IDは既に使用されているため登録できません。別の認証IDを指定してください。", "認証ID"
+            )
+        ],
     )
 
 
@@ -874,4 +930,3 @@ def account_locked(until: datetime) -> DomainError:
         code=ErrorCode.ACCOUNT_LOCKED,
         details={"locked_until": until.isoformat()},
     )
-

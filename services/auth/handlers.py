@@ -1,6 +1,5 @@
 """The routing table of auth: each command to one method of Accounts. Nothing else happens here."""
 
-
 from collections.abc import Callable
 
 from faststream.nats import NatsRouter

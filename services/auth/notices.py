@@ -37,7 +37,9 @@ class Notices:
             errors.append(field_error("body", "too_long", "10000文字以内で入力してください。", "本文"))
         starts = cmd.starts_at or now
         if cmd.ends_at is not None and cmd.ends_at <= starts:
-            errors.append(field_error("ends_at", "before_start", "掲載終了日時は掲載開始日時より後にしてください。", "掲載終了日時"))
+            errors.append(
+                field_error("ends_at", "before_start", "掲載終了日時は掲載開始日時より後にしてください。", "掲載終了日時")
+            )
         if errors:
             raise InvalidInput(fields=errors)
         notice = c.Notice(notice_id=uuid.uuid4().hex, title=cmd.title, body=cmd.body, starts_at=starts, ends_at=cmd.ends_at)

@@ -38,9 +38,7 @@ class Passwords:
         # needs the same cores: measured on 2 cores with one `ens run auth` per core, one hash
         # thread per process gave 0.75 of the bare verify rate, four (asyncio's default) 0.68.
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
-        self._hasher = PasswordHasher(
-            time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism
-        )
+        self._hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
         self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
 
     async def hash(self, password: str) -> str:

@@ -49,9 +49,7 @@ def password_errors(
         return [field_error(field, "required", "入力してください。", label)]
     errors = []
     if not PASSWORD_MIN <= len(value) <= PASSWORD_MAX:
-        errors.append(
-            field_error(field, "length", f"{PASSWORD_MIN}文字以上{PASSWORD_MAX}文字以内で入力してください。", label)
-        )
+        errors.append(field_error(field, "length", f"{PASSWORD_MIN}文字以上{PASSWORD_MAX}文字以内で入力してください。", label))
     if any(ch not in ALLOWED for ch in value):
         errors.append(
             field_error(field, "charset", "半角英字、半角数字、記号（$ % & = @ _ # * + - ? !）のみ使用できます。", label)

@@ -23,7 +23,9 @@ class AuthSettings(BaseSettings):
     hash_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
     hash_parallelism: int = Field(default=1, ge=1, description="argon2id lanes.")
     hash_threads: int = Field(
-        default=1, ge=1, le=64,
+        default=1,
+        ge=1,
+        le=64,
         description="Password hashes computed at once per process; scale logins by running one `ens run auth` per core.",
     )
 

@@ -53,14 +53,22 @@ class FilingService(ServiceBase):
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
         replicas = self.runtime.stream_replicas
-        filings = await ensure_kv(ctx.js, FILINGS, history=BUCKET_HISTORY, replicas=replicas, description="filings (personal data encrypted)")
+        filings = await ensure_kv(
+            ctx.js, FILINGS, history=BUCKET_HISTORY, replicas=replicas, description="filings (personal data encrypted)"
+        )
         index = await ensure_kv(ctx.js, INDEX, history=1, replicas=replicas, description="per-organisation filing history index")
-        counters = await ensure_kv(ctx.js, COUNTERS, history=1, replicas=replicas, description="reception number counters per JST day")
+        counters = await ensure_kv(
+            ctx.js, COUNTERS, history=1, replicas=replicas, description="reception number counters per JST day"
+        )
         keep_for = self.runtime.events_duplicate_window_s / 2
-        outbox = OutboxStore(filings, js=ctx.js, source=self.name, bucket=FILINGS, clock=self.clock, keep_events_for=timedelta(seconds=keep_for))
+        outbox = OutboxStore(
+            filings, js=ctx.js, source=self.name, bucket=FILINGS, clock=self.clock, keep_events_for=timedelta(seconds=keep_for)
+        )
         store = FilingStore(outbox, index, counters)
         self._auditor = Auditor(ctx.js, self.name, self.clock)
-        self._desk = FilingDesk(store, SessionGate(ctx.client, self.settings.session_cache_s), self.cipher, self.clock, self.settings)
+        self._desk = FilingDesk(
+            store, SessionGate(ctx.client, self.settings.session_cache_s), self.cipher, self.clock, self.settings
+        )
         self._relay = OutboxRelay(ctx.js, FILINGS)
         await self._relay.start()
 

@@ -36,7 +36,16 @@ HEADER = tuple(h for h, _ in COLUMNS)
 FILE_FIELD = "csv_base64"
 FILE_LABEL = "CSVファイル"
 
-_SEX = {"男": "male", "男性": "male", "M": "male", "MALE": "male", "女": "female", "女性": "female", "F": "female", "FEMALE": "female"}
+_SEX = {
+    "男": "male",
+    "男性": "male",
+    "M": "male",
+    "MALE": "male",
+    "女": "female",
+    "女性": "female",
+    "F": "female",
+    "FEMALE": "female",
+}
 _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})")
 REMARKS_MAX = 1000
 _GARBAGE = re.compile("[\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -109,7 +118,9 @@ def parse(data: bytes, kind: FilingKind, today: date, max_bytes: int) -> ParsedC
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error:
-        raise _file_error("malformed", "CSVファイルとして読み取れません。テンプレートから作成したCSVを指定してください。") from None
+        raise _file_error(
+            "malformed", "CSVファイルとして読み取れません。テンプレートから作成したCSVを指定してください。"
+        ) from None
     header = tuple(_norm(c) for c in rows[0])
     while header and header[-1] == "":  # spreadsheets pad rows with empty cells
         header = header[:-1]
@@ -143,7 +154,9 @@ def parse(data: bytes, kind: FilingKind, today: date, max_bytes: int) -> ParsedC
         if person is not None:
             out.append(person)
     if errors:
-        raise InvalidInput(f"CSVファイルに誤りが{len(errors)}件あります。各行・各列のメッセージを確認してください。", fields=errors)
+        raise InvalidInput(
+            f"CSVファイルに誤りが{len(errors)}件あります。各行・各列のメッセージを確認してください。", fields=errors
+        )
     return ParsedCsv(persons=out, encoding=encoding)
 
 
@@ -212,7 +225,12 @@ def _row(
     elif reason := persons.check_card(card):
         bad("residence_card_number", column["residence_card_number"], *reason)
     elif card in cards:
-        bad("residence_card_number", column["residence_card_number"], "duplicate", f"同じ在留カード番号が{cards[card]}行目にもあります。")
+        bad(
+            "residence_card_number",
+            column["residence_card_number"],
+            "duplicate",
+            f"同じ在留カード番号が{cards[card]}行目にもあります。",
+        )
     else:
         cards[card] = row_no
         values["residence_card_number"] = card

@@ -97,7 +97,11 @@ class FilingDesk:
             data = base64.b64decode(cmd.csv_base64, validate=True)
         except (binascii.Error, ValueError):
             raise InvalidInput(
-                fields=[field_error(bulk_csv.FILE_FIELD, "base64", "ファイルの内容を読み取れません（base64）。", label=bulk_csv.FILE_LABEL)]
+                fields=[
+                    field_error(
+                        bulk_csv.FILE_FIELD, "base64", "ファイルの内容を読み取れません（base64）。", label=bulk_csv.FILE_LABEL
+                    )
+                ]
             ) from None
         parsed = bulk_csv.parse(data, cmd.kind, business_day(self._clock.now()), self._settings.max_upload_bytes)
         trail.details["encoding"] = parsed.encoding
@@ -203,7 +207,11 @@ class FilingDesk:
         if caller.is_officer:
             if not cmd.organisation_id:
                 raise InvalidInput(
-                    fields=[field_error("organisation_id", "required", "照会する機関の法人番号等を指定してください。", label="法人番号等")]
+                    fields=[
+                        field_error(
+                            "organisation_id", "required", "照会する機関の法人番号等を指定してください。", label="法人番号等"
+                        )
+                    ]
                 )
             organisation_id = cmd.organisation_id
         else:

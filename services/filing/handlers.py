@@ -35,7 +35,7 @@ C = TypeVar("C", bound=Command)
 R = TypeVar("R")
 
 
-async def audited(service: "FilingService", cmd: C, use_case: Callable[[C, Trail], Awaitable[R]]) -> R:
+async def audited(service: FilingService, cmd: C, use_case: Callable[[C, Trail], Awaitable[R]]) -> R:
     trail = Trail()
     try:
         reply = await use_case(cmd, trail)
@@ -53,7 +53,7 @@ async def audited(service: "FilingService", cmd: C, use_case: Callable[[C, Trail
     return reply
 
 
-def register(service: "FilingService") -> None:
+def register(service: FilingService) -> None:
     router = service.router
 
     @handles(router, SubmitFiling, SERVICE)

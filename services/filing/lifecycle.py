@@ -233,9 +233,7 @@ def complete(record: FilingRecord, caller: Caller, based_on_version: int, now: d
     return new, [(FilingCompleted, {"filing": new.facts()})]
 
 
-def return_for_fix(
-    record: FilingRecord, caller: Caller, based_on_version: int, reasons: list[str], now: datetime
-) -> Decision:
+def return_for_fix(record: FilingRecord, caller: Caller, based_on_version: int, reasons: list[str], now: datetime) -> Decision:
     require_officer(caller)
     cleaned = [r.strip() for r in reasons if r.strip()]
     errors = []
@@ -268,9 +266,7 @@ def return_for_fix(
 
 def expired(record: FilingRecord, as_of: datetime, retention_days: int) -> bool:
     return (
-        record.status.final
-        and record.finalised_at is not None
-        and as_of - record.finalised_at > timedelta(days=retention_days)
+        record.status.final and record.finalised_at is not None and as_of - record.finalised_at > timedelta(days=retention_days)
     )
 
 

@@ -111,7 +111,5 @@ def persons_errors(kind: FilingKind, persons: list[Person], today: date) -> list
         errors.extend(person_errors(kind, i, person, today))
         first = seen.setdefault(person.residence_card_number, i)
         if first != i:
-            errors.append(
-                _err(i, "residence_card_number", "duplicate", f"同じ在留カード番号が{first + 1}人目にもあります。")
-            )
+            errors.append(_err(i, "residence_card_number", "duplicate", f"同じ在留カード番号が{first + 1}人目にもあります。"))
     return errors

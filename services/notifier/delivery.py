@@ -132,14 +132,20 @@ class Deliverer:
         try:
             rendered = self._renderer.render(mail, composed_at=before.queued_at)
         except UnsendableAddress as exc:
-            failed = before.model_copy(update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc),
-                                               "last_attempt_at": self._clock.now()})
+            failed = before.model_copy(
+                update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc), "last_attempt_at": self._clock.now()}
+            )
             log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
             await self._ledger.record(mail, claim, failed)
             return None
         attempts = before.attempts + 1
-        base = {"attempts": attempts, "last_attempt_at": self._clock.now(), "subject": rendered.subject,
-                "message_id": rendered.message_id, "next_attempt_at": None}
+        base = {
+            "attempts": attempts,
+            "last_attempt_at": self._clock.now(),
+            "subject": rendered.subject,
+            "message_id": rendered.message_id,
+            "next_attempt_at": None,
+        }
         delay: float | None = None
         try:
             answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
@@ -151,15 +157,32 @@ class Deliverer:
                 status = DeliveryStatus.RETRYING
                 delay = self._policy.delay(attempts, server_answered=failure.code is not None)
                 base["next_attempt_at"] = now + timedelta(seconds=delay)
-            record = before.model_copy(update={**base, "status": status, "smtp_code": failure.code, "smtp_message": failure.message})
-            log.warning("mail %s (%s): temporary failure (%s), attempt %d, %s",
-                        mail.mail_id, mail.mail_type.value, failure, attempts, status.value)
+            record = before.model_copy(
+                update={**base, "status": status, "smtp_code": failure.code, "smtp_message": failure.message}
+            )
+            log.warning(
+                "mail %s (%s): temporary failure (%s), attempt %d, %s",
+                mail.mail_id,
+                mail.mail_type.value,
+                failure,
+                attempts,
+                status.value,
+            )
         except PermanentFailure as failure:
-            record = before.model_copy(update={**base, "status": DeliveryStatus.FAILED, "smtp_code": failure.code, "smtp_message": failure.message})
+            record = before.model_copy(
+                update={**base, "status": DeliveryStatus.FAILED, "smtp_code": failure.code, "smtp_message": failure.message}
+            )
             log.warning("mail %s (%s): refused for good (%s)", mail.mail_id, mail.mail_type.value, failure)
         else:
-            record = before.model_copy(update={**base, "status": DeliveryStatus.SENT, "sent_at": self._clock.now(),
-                                               "smtp_code": answer.code, "smtp_message": answer.message})
+            record = before.model_copy(
+                update={
+                    **base,
+                    "status": DeliveryStatus.SENT,
+                    "sent_at": self._clock.now(),
+                    "smtp_code": answer.code,
+                    "smtp_message": answer.message,
+                }
+            )
         if not await self._record(mail, claim, record):
             # Our lease ran out and another worker took the mail over; its result stands.
             log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)

@@ -19,10 +19,17 @@ async def query(ledger: Ledger, auditor: Auditor, cmd: contract.QueryDeliveryLog
         await auditor.record("QueryDeliveryLog", actor="operator", target=None, result="validation")
         raise InvalidInput(
             "検索条件を1つ以上指定してください。",
-            fields=[field_error(name, "required", "認証ID・受付番号・宛先・メールIDのいずれかを指定してください。")
-                    for name in FILTERS],
+            fields=[
+                field_error(name, "required", "認証ID・受付番号・宛先・メールIDのいずれかを指定してください。")
+                for name in FILTERS
+            ],
         )
     records = await ledger.query(limit=cmd.limit, **given)
-    await auditor.record("QueryDeliveryLog", actor="operator", target=next(iter(given.values())), result="ok",
-                         details={"filters": given, "records": len(records)})
+    await auditor.record(
+        "QueryDeliveryLog",
+        actor="operator",
+        target=next(iter(given.values())),
+        result="ok",
+        details={"filters": given, "records": len(records)},
+    )
     return contract.DeliveryLog(records=records)

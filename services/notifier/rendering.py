@@ -7,11 +7,11 @@ free-mail services and phones show them as written. The same inputs give the sam
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-import base64
 from email.utils import format_datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,7 @@ class Renderer:
         self._env = env or build_environment()
         self._domain = settings.sender.rpartition("@")[2]
         self._templates = {
-            t: (self._env.get_template(f"{t.value}.txt.j2"), self._env.get_template(f"{t.value}.html.j2"))
-            for t in MailType
+            t: (self._env.get_template(f"{t.value}.txt.j2"), self._env.get_template(f"{t.value}.html.j2")) for t in MailType
         }
 
     def message_id(self, mail_id: str) -> str:
@@ -148,10 +147,7 @@ def _word(text: str) -> str:
 def _base64_part(content_type: str, body: str) -> str:
     # encodebytes writes 76-column lines (RFC 2045) ending in LF, in C; SMTP wants CRLF.
     encoded = base64.encodebytes(body.encode()).decode("ascii").replace("\n", CRLF)
-    return (
-        f'Content-Type: {content_type}; charset="utf-8"{CRLF}'
-        f"Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}"
-    )
+    return f'Content-Type: {content_type}; charset="utf-8"{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}'
 
 
 @lru_cache(maxsize=8)
@@ -199,9 +195,13 @@ def build_message(
         f"X-ENS-Mail-Type: {mail_type.value}",
     ]
     parts = (
-        CRLF.join(headers) + CRLF + CRLF
-        + f"--{boundary}{CRLF}" + _base64_part("text/plain", text)
-        + f"--{boundary}{CRLF}" + _base64_part("text/html", html)
+        CRLF.join(headers)
+        + CRLF
+        + CRLF
+        + f"--{boundary}{CRLF}"
+        + _base64_part("text/plain", text)
+        + f"--{boundary}{CRLF}"
+        + _base64_part("text/html", html)
         + f"--{boundary}--{CRLF}"
     )
     return parts.encode("ascii")

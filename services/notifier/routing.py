@@ -76,26 +76,43 @@ def mask_address(address: str) -> str:
 
 ROUTES: dict[type[Event], tuple[Route, ...]] = {
     auth.AccountActivated: (
-        Route(MailType.REGISTRATION_COMPLETE, lambda e: e.email,
-              lambda e: {**_account(e), "password_expires_at": e.password_expires_at}),
+        Route(
+            MailType.REGISTRATION_COMPLETE,
+            lambda e: e.email,
+            lambda e: {**_account(e), "password_expires_at": e.password_expires_at},
+        ),
     ),
-    auth.AuthIdReissued: (
-        Route(MailType.AUTH_ID_REISSUE, lambda e: e.email, _account),
-    ),
+    auth.AuthIdReissued: (Route(MailType.AUTH_ID_REISSUE, lambda e: e.email, _account),),
     auth.EmailChanged: (
-        Route(MailType.EMAIL_CHANGED, lambda e: e.new_email,
-              lambda e: {**_account(e), "new_email": e.new_email, "changed_at": e.meta.occurred_at}),
-        Route(MailType.EMAIL_CHANGED_NOTICE, lambda e: e.old_email,
-              lambda e: {**_account(e), "new_email_masked": mask_address(e.new_email), "changed_at": e.meta.occurred_at}),
+        Route(
+            MailType.EMAIL_CHANGED,
+            lambda e: e.new_email,
+            lambda e: {**_account(e), "new_email": e.new_email, "changed_at": e.meta.occurred_at},
+        ),
+        Route(
+            MailType.EMAIL_CHANGED_NOTICE,
+            lambda e: e.old_email,
+            lambda e: {**_account(e), "new_email_masked": mask_address(e.new_email), "changed_at": e.meta.occurred_at},
+        ),
     ),
     auth.PasswordChanged: (
-        Route(MailType.PASSWORD_CHANGED, lambda e: e.email,
-              lambda e: {**_account(e), "by_officer": e.by_officer, "changed_at": e.meta.occurred_at,
-                         "password_expires_at": e.password_expires_at}),
+        Route(
+            MailType.PASSWORD_CHANGED,
+            lambda e: e.email,
+            lambda e: {
+                **_account(e),
+                "by_officer": e.by_officer,
+                "changed_at": e.meta.occurred_at,
+                "password_expires_at": e.password_expires_at,
+            },
+        ),
     ),
     auth.PasswordExpiryWarned: (
-        Route(MailType.PASSWORD_EXPIRY_SOON, lambda e: e.email,
-              lambda e: {**_account(e), "password_expires_at": e.password_expires_at, "days_before": e.days_before}),
+        Route(
+            MailType.PASSWORD_EXPIRY_SOON,
+            lambda e: e.email,
+            lambda e: {**_account(e), "password_expires_at": e.password_expires_at, "days_before": e.days_before},
+        ),
     ),
     filing.FilingSubmitted: (
         Route(MailType.FILING_SUBMITTED, lambda e: e.filing.filer_email, lambda e: {**_filing(e), "bulk": e.bulk}),
@@ -103,9 +120,7 @@ ROUTES: dict[type[Event], tuple[Route, ...]] = {
     filing.FilingChanged: (
         Route(MailType.FILING_CHANGED, lambda e: e.filing.filer_email, lambda e: {**_filing(e), "was_fix": e.was_fix}),
     ),
-    filing.FilingWithdrawn: (
-        Route(MailType.FILING_WITHDRAWN, lambda e: e.filing.filer_email, _filing),
-    ),
+    filing.FilingWithdrawn: (Route(MailType.FILING_WITHDRAWN, lambda e: e.filing.filer_email, _filing),),
     filing.FilingReturned: (
         Route(MailType.FIX_REQUESTED, lambda e: e.filing.filer_email, lambda e: {**_filing(e), "reasons": e.reasons}),
     ),

@@ -18,16 +18,16 @@ ORG = auth.Organisation(
     kind=OrganisationKind.ACCEPTING_ORGANISATION,
     name="株式会社サンプル特定技能人材受入れ機関ホールディングス",
 )
-SCHOOL = auth.Organisation(
-    organisation_id="J-000123", kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="さくら日本語学院"
-)
+SCHOOL = auth.Organisation(organisation_id="J-000123", kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="さくら日本語学院")
 
 
 def _meta(name: str) -> EventMeta:
     return EventMeta(event_id=f"sample.{name}.1.0", occurred_at=AT, source="sample")
 
 
-def _facts(org: auth.Organisation = ORG, kind: filing.FilingKind = filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE) -> filing.FilingFacts:
+def _facts(
+    org: auth.Organisation = ORG, kind: filing.FilingKind = filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE
+) -> filing.FilingFacts:
     return filing.FilingFacts(
         reception_number="R2027040100001",
         kind=kind,
@@ -45,20 +45,43 @@ def sample_event(mail_type: MailType) -> Event:
     expires = datetime(2028, 4, 1, 0, 30, tzinfo=UTC)
     match mail_type:
         case MailType.REGISTRATION_COMPLETE:
-            return auth.AccountActivated(meta=_meta("activated"), auth_id="sample_Org-01", organisation=ORG,
-                                         email="tanto@example.co.jp", password_expires_at=expires)
+            return auth.AccountActivated(
+                meta=_meta("activated"),
+                auth_id="sample_Org-01",
+                organisation=ORG,
+                email="tanto@example.co.jp",
+                password_expires_at=expires,
+            )
         case MailType.AUTH_ID_REISSUE:
-            return auth.AuthIdReissued(meta=_meta("reissued"), auth_id="sample_Org-01", organisation=ORG,
-                                       email="tanto@example.co.jp")
+            return auth.AuthIdReissued(
+                meta=_meta("reissued"), auth_id="sample_Org-01", organisation=ORG, email="tanto@example.co.jp"
+            )
         case MailType.EMAIL_CHANGED | MailType.EMAIL_CHANGED_NOTICE:
-            return auth.EmailChanged(meta=_meta("email"), auth_id="sample_Org-01", organisation=ORG,
-                                     old_email="old-tanto@example.co.jp", new_email="tanto@example.co.jp")
+            return auth.EmailChanged(
+                meta=_meta("email"),
+                auth_id="sample_Org-01",
+                organisation=ORG,
+                old_email="old-tanto@example.co.jp",
+                new_email="tanto@example.co.jp",
+            )
         case MailType.PASSWORD_CHANGED:
-            return auth.PasswordChanged(meta=_meta("password"), auth_id="sample_Org-01", organisation=ORG,
-                                        email="tanto@example.co.jp", by_officer=False, password_expires_at=expires)
+            return auth.PasswordChanged(
+                meta=_meta("password"),
+                auth_id="sample_Org-01",
+                organisation=ORG,
+                email="tanto@example.co.jp",
+                by_officer=False,
+                password_expires_at=expires,
+            )
         case MailType.PASSWORD_EXPIRY_SOON:
-            return auth.PasswordExpiryWarned(meta=_meta("expiry"), auth_id="sample_Org-01", organisation=ORG,
-                                             email="tanto@example.co.jp", password_expires_at=expires, days_before=7)
+            return auth.PasswordExpiryWarned(
+                meta=_meta("expiry"),
+                auth_id="sample_Org-01",
+                organisation=ORG,
+                email="tanto@example.co.jp",
+                password_expires_at=expires,
+                days_before=7,
+            )
         case MailType.FILING_SUBMITTED:
             return filing.FilingSubmitted(meta=_meta("submitted"), filing=_facts(), bulk=False)
         case MailType.FILING_CHANGED:

@@ -53,14 +53,20 @@ class NotifierSettings(BaseSettings):
         max_length=60,
         description="Display name of the From address; up to 14 Japanese characters fit one encoded word.",
     )
-    helpdesk: str = Field(default="電子届出システムヘルプデスク（help-ens@example.jp）", description="Helpdesk contact in every mail.")
+    helpdesk: str = Field(
+        default="電子届出システムヘルプデスク（help-ens@example.jp）", description="Helpdesk contact in every mail."
+    )
 
     retry_delays_s: Annotated[tuple[float, ...], NoDecode] = Field(
         default=DEFAULT_RETRY_DELAYS_S,
         description="Waits before the 1st, 2nd, ... retry of a temporary failure (comma-separated seconds).",
     )
     retry_every_s: float = Field(default=DEFAULT_RETRY_EVERY_S, gt=0, description="Wait between retries after the list.")
-    give_up_after_s: float = Field(default=DEFAULT_GIVE_UP_AFTER_S, gt=0, description="A mail still failing this long after it was queued is recorded failed.")
+    give_up_after_s: float = Field(
+        default=DEFAULT_GIVE_UP_AFTER_S,
+        gt=0,
+        description="A mail still failing this long after it was queued is recorded failed.",
+    )
 
     log_keep_days: int = Field(
         default=400,

@@ -126,7 +126,7 @@ class Host:
         for service in reversed(self.services):
             try:
                 await service.stop()
-            except Exception:  # noqa: BLE001 - keep stopping the others; report it
+            except Exception:
                 log.exception("stopping %s failed", service.name)
         if self.ctx is not None:
             try:

@@ -82,7 +82,7 @@ class OutboxStore:
     ) -> None:
         self._kv = kv
         # The JetStream context for whole-bucket reads; by default the one the bucket was opened with.
-        self._js: JetStreamContext = js if js is not None else kv._js  # noqa: SLF001
+        self._js: JetStreamContext = js if js is not None else kv._js
         self._source = source
         self._bucket = bucket
         self._clock = clock
@@ -213,13 +213,13 @@ class OutboxRelay:
             self._task.cancel()
             try:
                 await asyncio.wait_for(self._task, timeout=5)
-            except (asyncio.CancelledError, asyncio.TimeoutError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
             self._task = None
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - the connection may be gone already; the durable stays
+            except Exception:
                 log.debug("relay unsubscribe failed", exc_info=True)
             self._sub = None
 
@@ -227,7 +227,7 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=1.0)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except asyncio.CancelledError:
                 raise

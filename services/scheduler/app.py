@@ -112,7 +112,7 @@ class SchedulerService(ServiceBase):
                 await self._catch_up
             except asyncio.CancelledError:
                 log.info("scheduler: catch-up cancelled by stop; its claim is taken over after the lease")
-            except Exception:  # noqa: BLE001 - stopping anyway; the periodic tick retries next start
+            except Exception:
                 log.exception("scheduler: catch-up failed")
             self._catch_up = None
         self._runner = None

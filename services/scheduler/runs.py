@@ -116,7 +116,7 @@ class JobRunner:
         for spec in self.jobs.values():
             try:
                 run = await self.run_if_due(spec.name, now)
-            except Exception:  # noqa: BLE001 - e.g. NATS away: the next tick retries; the other jobs still run
+            except Exception:
                 log.exception("job %s: could not run; the next tick retries", spec.name)
                 continue
             if run is not None:
@@ -149,7 +149,7 @@ class JobRunner:
         except CommandRefused as exc:
             log.warning("job %s for %s: %s refused: %s", job, day, spec.target, exc)
             doc = self._ended(doc, FAILED, error=f"{exc.code}: {exc.error.message}")
-        except Exception as exc:  # noqa: BLE001 - recorded as failed and retried; the full error goes to the log
+        except Exception as exc:
             log.exception("job %s for %s failed", job, day)
             doc = self._ended(doc, FAILED, error=f"internal: {exc.__class__.__name__}")
         else:
@@ -159,9 +159,7 @@ class JobRunner:
         await self._audited(actor, key, run.status or DONE, run)
         return run
 
-    async def _claim(
-        self, key: str, job: JobName, as_of: datetime, force: bool
-    ) -> tuple[dict[str, Any], int] | JobRun:
+    async def _claim(self, key: str, job: JobName, as_of: datetime, force: bool) -> tuple[dict[str, Any], int] | JobRun:
         """The claimed entry and its revision, or the JobRun that says why nothing is done."""
         for _ in range(CAS_ATTEMPTS):
             now = self._clock.now()
@@ -181,7 +179,9 @@ class JobRunner:
             if status == DONE and not force:
                 return to_job_run(existing, ran=False)
             if status == STARTED:
-                log.warning("job %s: taking over %s, claimed by %s at %s", job, key, existing.get("instance"), existing["started_at"])
+                log.warning(
+                    "job %s: taking over %s, claimed by %s at %s", job, key, existing.get("instance"), existing["started_at"]
+                )
             doc = self._started(job, as_of, attempt=existing.get("attempt", 1) + 1)
             try:
                 return doc, await self._ledger.update(key, doc, revision)

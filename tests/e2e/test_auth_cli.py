@@ -17,7 +17,6 @@ import nats
 
 from contracts import auth as c
 from contracts.client import EnsClient
-
 from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support.suite import running
 
@@ -36,8 +35,13 @@ async def nats_client(url: str) -> AsyncIterator[EnsClient]:
 
 async def ens(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        *ENS, *args, env=env, cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *ENS,
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
     assert proc.returncode is not None
@@ -49,7 +53,18 @@ async def test_operator_officer_and_organisation_use_the_auth_commands(nats_url,
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
     env.update(ENS_NATS_URL=nats_url, ENS_SESSION_FILE=str(session_file), ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN)
     async with running(["auth"], nats_url, clock=clock):
-        code, out, err = await ens(env, "officer", "create", "--auth-id", "officer01", "--name", "審査 太郎", "--email", "o@example.go.jp", stdin="Officer#2027x\n")
+        code, out, err = await ens(
+            env,
+            "officer",
+            "create",
+            "--auth-id",
+            "officer01",
+            "--name",
+            "審査 太郎",
+            "--email",
+            "o@example.go.jp",
+            stdin="Officer#2027x\n",
+        )
         assert code == 0, err
 
         code, out, err = await ens(env, "login", "officer01", stdin="Officer#2027x\n")
@@ -58,14 +73,38 @@ async def test_operator_officer_and_organisation_use_the_auth_commands(nats_url,
         assert "Officer#2027x" not in session_file.read_text()
 
         code, out, err = await ens(
-            env, "account", "register", "--organisation-id", "2180301018771", "--kind", "accepting_organisation",
-            "--name", "株式会社テスト", "--auth-id", "org-user1", "--email", "org@example.jp", stdin="Secret#123abc\n",
+            env,
+            "account",
+            "register",
+            "--organisation-id",
+            "2180301018771",
+            "--kind",
+            "accepting_organisation",
+            "--name",
+            "株式会社テスト",
+            "--auth-id",
+            "org-user1",
+            "--email",
+            "org@example.jp",
+            stdin="Secret#123abc\n",
         )
         assert code == 1 and "法人番号" in err and "organisation.organisation_id" in err and "チェックデジット" in err
 
         code, out, err = await ens(
-            env, "account", "register", "--organisation-id", "1180301018771", "--kind", "accepting_organisation",
-            "--name", "株式会社テスト", "--auth-id", "org-user1", "--email", "org@example.jp", stdin="Secret#123abc\n",
+            env,
+            "account",
+            "register",
+            "--organisation-id",
+            "1180301018771",
+            "--kind",
+            "accepting_organisation",
+            "--name",
+            "株式会社テスト",
+            "--auth-id",
+            "org-user1",
+            "--email",
+            "org@example.jp",
+            stdin="Secret#123abc\n",
         )
         assert code == 0 and "org-user1" in out, err
 

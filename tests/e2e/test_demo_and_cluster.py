@@ -16,9 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_ens_demo_delivers_all_nine_mail_types(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
     env["ENS_DATA_DIR"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "ens", "demo"], env=env, capture_output=True, text=True, timeout=240, cwd=ROOT
-    )
+    result = subprocess.run([sys.executable, "-m", "ens", "demo"], env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "9種類すべてのメールが配信されました: [1, 2, 3, 4, 5, 6, 7, 8, 9]" in result.stdout
     assert "Traceback" not in result.stderr

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -65,7 +65,10 @@ def test_ens_up_reaches_ready_answers_status_and_stops_everything(tmp_path):
         status = subprocess.run(ENS + ["status"], env=env, capture_output=True, text=True, timeout=30)
         assert status.returncode == 0, status.stdout + status.stderr
         assert [line.split()[:2] for line in status.stdout.splitlines()] == [
-            ["auth", "up"], ["filing", "up"], ["notifier", "up"], ["scheduler", "up"],
+            ["auth", "up"],
+            ["filing", "up"],
+            ["notifier", "up"],
+            ["scheduler", "up"],
         ]
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -85,7 +88,11 @@ def test_ens_up_reaches_ready_answers_status_and_stops_everything(tmp_path):
     ("cmd", "env_extra", "needle"),
     [
         (["up"], {"ENS_NATS_URL": "localhost:4222"}, "setting ENS_NATS_URL:"),
-        (["run", "auth"], {"ENS_NATS_URL": "nats://127.0.0.1:1", "ENS_FILING_KEYS": "x"}, "setting ENS_AUTH_OPERATOR_TOKEN: is required"),
+        (
+            ["run", "auth"],
+            {"ENS_NATS_URL": "nats://127.0.0.1:1", "ENS_FILING_KEYS": "x"},
+            "setting ENS_AUTH_OPERATOR_TOKEN: is required",
+        ),
         (["run", "filing"], {"ENS_FILING_KEYS": "k1:short"}, "setting ENS_FILING_KEYS:"),
         (["status"], {"ENS_REQUEST_TIMEOUT_S": "-1"}, "setting ENS_REQUEST_TIMEOUT_S:"),
     ],
@@ -100,8 +107,11 @@ def test_a_bad_setting_stops_start_up_with_one_clear_line(tmp_path, cmd, env_ext
 
 def test_status_without_nats_says_so_in_one_line(tmp_path):
     result = subprocess.run(
-        ENS + ["status"], env=env_for(tmp_path, ENS_NATS_URL=f"nats://127.0.0.1:{free_port()}"),
-        capture_output=True, text=True, timeout=30,
+        ENS + ["status"],
+        env=env_for(tmp_path, ENS_NATS_URL=f"nats://127.0.0.1:{free_port()}"),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "ENS_NATS_URL" in result.stderr

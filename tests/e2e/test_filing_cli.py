@@ -13,9 +13,9 @@ from pathlib import Path
 
 from contracts import auth as a
 from contracts.organisations import OrganisationKind
+from services.runtime.clock import FakeClock
 from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support.suite import running
-from services.runtime.clock import FakeClock
 
 ENS = str(Path(sys.executable).with_name("ens"))
 PASSWORD = "Secret#123abc"
@@ -36,10 +36,24 @@ async def test_a_school_submits_the_template_example_lists_it_withdraws_it_and_a
     clock = FakeClock(datetime(2027, 4, 1, 1, 0, tzinfo=UTC))
     async with running(["auth", "filing"], nats_url, clock=clock):
         await client.call(
-            a.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id="officer01", password="Officer#2027x", name="審査 太郎", email="o@example.go.jp")
+            a.CreateOfficer(
+                operator_token=TEST_OPERATOR_TOKEN,
+                auth_id="officer01",
+                password="Officer#2027x",
+                name="審査 太郎",
+                email="o@example.go.jp",
+            )
         )
         officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
-        await client.call(a.RegisterAccount(session_token=officer, organisation=SCHOOL, auth_id="hikari-user", initial_password=PASSWORD, email="hikari@example.jp"))
+        await client.call(
+            a.RegisterAccount(
+                session_token=officer,
+                organisation=SCHOOL,
+                auth_id="hikari-user",
+                initial_password=PASSWORD,
+                email="hikari@example.jp",
+            )
+        )
         clock.set(datetime(2027, 4, 2, 0, 0, tzinfo=UTC))
         await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
         token = (await client.call(a.Login(auth_id="hikari-user", password=PASSWORD))).session_token
@@ -74,6 +88,10 @@ async def test_a_school_submits_the_template_example_lists_it_withdraws_it_and_a
         assert code == 1 and "[too_large]" in err and "読み込み中" not in err
 
         bad = tmp_path / "bad.csv"
-        bad.write_bytes("国籍・地域,氏名（英字）,性別,生年月日,在留カード番号,事由発生日,備考\r\nVNM,ヤマダ,男,1998/01/01,AB12,2027/03/01,\r\n".encode("cp932"))
+        bad.write_bytes(
+            "国籍・地域,氏名（英字）,性別,生年月日,在留カード番号,事由発生日,備考\r\nVNM,ヤマダ,男,1998/01/01,AB12,2027/03/01,\r\n".encode(
+                "cp932"
+            )
+        )
         code, _, err = await ens(env, "filing", "submit", "--kind", "school_adhoc_report", "--csv", str(bad))
         assert code == 1 and "1行目 氏名（英字）" in err and "1行目 在留カード番号" in err

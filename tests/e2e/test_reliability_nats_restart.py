@@ -8,7 +8,6 @@ from collections import Counter
 from datetime import timedelta
 from email.header import decode_header, make_header
 
-
 from contracts import auth
 from contracts.client import CommandRefused
 from contracts.organisations import OrganisationKind
@@ -36,14 +35,28 @@ async def test_mails_survive_a_nats_restart_exactly_once(nats_server, client, ma
     monkeypatch.setenv("ENS_SMTP_HOST", mail_sink.host)
     monkeypatch.setenv("ENS_SMTP_PORT", str(mail_sink.port))
     async with running(["auth", "notifier"], nats_server.url, clock=clock):
-        await client.call(auth.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id="officer01",
-                                             password="Officer#2027pw", name="職員", email="o@example.jp"))
+        await client.call(
+            auth.CreateOfficer(
+                operator_token=TEST_OPERATOR_TOKEN,
+                auth_id="officer01",
+                password="Officer#2027pw",
+                name="職員",
+                email="o@example.jp",
+            )
+        )
         token = (await client.call(auth.Login(auth_id="officer01", password="Officer#2027pw"))).session_token
         for i, org in enumerate(ORGS):
-            await client.call(auth.RegisterAccount(
-                session_token=token,
-                organisation=auth.Organisation(organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"機関{i}"),
-                auth_id=f"restart-{i:02d}", initial_password="Start#Pass2027", email=f"org{i}@example.jp"))
+            await client.call(
+                auth.RegisterAccount(
+                    session_token=token,
+                    organisation=auth.Organisation(
+                        organisation_id=org, kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"機関{i}"
+                    ),
+                    auth_id=f"restart-{i:02d}",
+                    initial_password="Start#Pass2027",
+                    email=f"org{i}@example.jp",
+                )
+            )
         clock.advance(timedelta(days=1, hours=1))
         await client.call(auth.ActivateDueRegistrations(as_of=clock.now()))
         await mail_sink.wait_for(len(ORGS), timeout=30)  # mail 1 for each

@@ -88,7 +88,13 @@ def organisations_only(mails: Counter) -> Counter:
 
 async def officer_session(client, auth_id: str = "officer01") -> str:
     await client.call(
-        c.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id=auth_id, password=OFFICER_PW, name="審査 太郎", email="officer@example.go.jp")
+        c.CreateOfficer(
+            operator_token=TEST_OPERATOR_TOKEN,
+            auth_id=auth_id,
+            password=OFFICER_PW,
+            name="審査 太郎",
+            email="officer@example.go.jp",
+        )
     )
     return await login(client, auth_id, OFFICER_PW)
 
@@ -101,7 +107,9 @@ async def register(client, officer: str, n: int) -> None:
     await client.call(
         c.RegisterAccount(
             session_token=officer,
-            organisation=c.Organisation(organisation_id=CORPS[n], kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"株式会社テスト{n}"),
+            organisation=c.Organisation(
+                organisation_id=CORPS[n], kind=OrganisationKind.ACCEPTING_ORGANISATION, name=f"株式会社テスト{n}"
+            ),
             auth_id=f"org-user{n}",
             initial_password=ORG_PW,
             email=f"org{n}@example.jp",
@@ -129,7 +137,7 @@ async def auth_events(nc, name: str, expect: int | None = None, within: float = 
         while True:
             try:
                 msgs = await sub.fetch(256, timeout=0.5)
-            except Exception:  # noqa: BLE001 - nothing more in the stream
+            except Exception:
                 break
             out.extend(json.loads(m.data) for m in msgs)
     finally:
@@ -141,7 +149,9 @@ def on_day(event: dict) -> date:
     return business_day(datetime.fromisoformat(event["meta"]["occurred_at"]))
 
 
-async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_days_before_and_expiry(nats_url, client, nc, smtp_env):
+async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_days_before_and_expiry(
+    nats_url, client, nc, smtp_env
+):
     clock = FakeClock(jst(D, 10))
     sched = scheduler(nats_url, clock)
     async with running(None, nats_url, clock, services=[*auth_and_notifier(nats_url, clock), sched]):
@@ -183,9 +193,14 @@ async def test_a_year_of_days_activation_at_nine_the_next_day_warnings_30_and_7_
         assert await status_of(client, officer, 0) == "expired" and await status_of(client, officer, 1) == "active"
         mails = organisations_only(await mails_delivered(nc, smtp_env))
 
-    assert mails == Counter({("org0@example.jp", 1): 1, ("org1@example.jp", 1): 1, ("org1@example.jp", 4): 1, ("org0@example.jp", 5): 2})
+    assert mails == Counter(
+        {("org0@example.jp", 1): 1, ("org1@example.jp", 1): 1, ("org1@example.jp", 4): 1, ("org0@example.jp", 5): 2}
+    )
 
-    assert sorted((e["auth_id"], on_day(e)) for e in activated) == [("org-user0", D + timedelta(days=1)), ("org-user1", D + timedelta(days=1))]
+    assert sorted((e["auth_id"], on_day(e)) for e in activated) == [
+        ("org-user0", D + timedelta(days=1)),
+        ("org-user1", D + timedelta(days=1)),
+    ]
     assert datetime.fromisoformat(activated[0]["meta"]["occurred_at"]) == jst(D + timedelta(days=1))
     # Password set on D (registration): warned on D+335 and D+358, and never for the changed one.
     assert sorted((e["auth_id"], e["days_before"], on_day(e)) for e in warned) == [
@@ -285,10 +300,16 @@ async def test_the_nightly_purge_deletes_a_filing_a_year_after_it_became_final_t
         clock.set(jst(D + timedelta(days=1), 10))
         session = await login(client, "org-user0", ORG_PW)
         person = f.Person(
-            nationality="VNM", name_latin="NGUYEN VAN AN", sex=f.Sex.MALE, date_of_birth=date(1998, 4, 1),
-            residence_card_number="AB12345678CD", event_date=date(2028, 3, 1),
+            nationality="VNM",
+            name_latin="NGUYEN VAN AN",
+            sex=f.Sex.MALE,
+            date_of_birth=date(1998, 4, 1),
+            residence_card_number="AB12345678CD",
+            event_date=date(2028, 3, 1),
         )
-        submitted = await client.call(f.SubmitFiling(session_token=session, kind=f.FilingKind.EMPLOYMENT_CONTRACT_CHANGE, persons=[person]))
+        submitted = await client.call(
+            f.SubmitFiling(session_token=session, kind=f.FilingKind.EMPLOYMENT_CONTRACT_CHANGE, persons=[person])
+        )
         number = submitted.filing.reception_number
         await client.call(f.WithdrawFiling(session_token=session, reception_number=number, based_on_version=1))  # final now
 

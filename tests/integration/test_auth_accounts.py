@@ -105,7 +105,13 @@ async def test_an_organisation_session_can_never_do_an_officer_action(nats_url, 
         session = await active_org(client, clock, officer)
         before = len(await events(nc, wait=2))
         attempts = [
-            c.RegisterAccount(session_token=session, organisation=org("TOKYO-0001"), auth_id="sneaky01", initial_password=ORG_PW, email="x@example.jp"),
+            c.RegisterAccount(
+                session_token=session,
+                organisation=org("TOKYO-0001"),
+                auth_id="sneaky01",
+                initial_password=ORG_PW,
+                email="x@example.jp",
+            ),
             c.ReissueAuthId(session_token=session, organisation_id=CORP),
             c.SetPassword(session_token=session, auth_id="org-user1", new_password=NEW_PW),
             c.Deregister(session_token=session, auth_id="org-user1"),
@@ -117,7 +123,11 @@ async def test_an_organisation_session_can_never_do_an_officer_action(nats_url, 
             err = await refused(client.call(cmd))
             assert err.code == ErrorCode.FORBIDDEN and japanese(err.error.message), cmd
         wrong_token = await refused(
-            client.call(c.CreateOfficer(operator_token="not-the-operator-token", auth_id="sneaky02", password=ORG_PW, name="x", email="x@example.jp"))
+            client.call(
+                c.CreateOfficer(
+                    operator_token="not-the-operator-token", auth_id="sneaky02", password=ORG_PW, name="x", email="x@example.jp"
+                )
+            )
         )
         assert wrong_token.code == ErrorCode.FORBIDDEN
         assert len(await events(nc, wait=1)) == before  # nothing happened
@@ -159,11 +169,27 @@ async def test_refused_password_and_email_changes_leave_the_account_as_it_was(na
         officer = await officer_again(client)
         before = (await client.call(c.GetAccount(session_token=officer, auth_id="org-user1"))).account
         cases = [
-            (c.ChangePassword(session_token=session, current_password="Wrong#999zz", new_password=NEW_PW), "current_password", "mismatch"),
-            (c.ChangePassword(session_token=session, current_password=ORG_PW, new_password=ORG_PW), "new_password", "same_as_current"),
-            (c.ChangePassword(session_token=session, current_password=ORG_PW, new_password="xorg-user1#9"), "new_password", "contains_auth_id"),
+            (
+                c.ChangePassword(session_token=session, current_password="Wrong#999zz", new_password=NEW_PW),
+                "current_password",
+                "mismatch",
+            ),
+            (
+                c.ChangePassword(session_token=session, current_password=ORG_PW, new_password=ORG_PW),
+                "new_password",
+                "same_as_current",
+            ),
+            (
+                c.ChangePassword(session_token=session, current_password=ORG_PW, new_password="xorg-user1#9"),
+                "new_password",
+                "contains_auth_id",
+            ),
             (c.ChangePassword(session_token=session, current_password=ORG_PW, new_password="short1!"), "new_password", "length"),
-            (c.ChangePassword(session_token=session, current_password=ORG_PW, new_password="Ｆｕｌｌ#1234"), "new_password", "charset"),
+            (
+                c.ChangePassword(session_token=session, current_password=ORG_PW, new_password="Ｆｕｌｌ#1234"),
+                "new_password",
+                "charset",
+            ),
             (c.ChangeEmail(session_token=session, new_email="no-at-sign"), "new_email", "email"),
             (c.SetPassword(session_token=officer, auth_id="org-user1", new_password="nodigits#x"), "new_password", "needs_digit"),
         ]
@@ -181,9 +207,15 @@ async def test_unknown_id_and_wrong_password_get_byte_identical_replies(nats_url
     async with running(["auth"], nats_url, clock=clock):
         officer = await make_officer(client)
         await active_org(client, clock, officer)
-        unknown = await nc.request(c.Login.SUBJECT, c.Login(auth_id="nobody-here", password=ORG_PW).model_dump_json().encode(), timeout=10)
-        wrong = await nc.request(c.Login.SUBJECT, c.Login(auth_id="org-user1", password="Wrong#999zz").model_dump_json().encode(), timeout=10)
-        deregistered_like = await nc.request(c.Login.SUBJECT, c.Login(auth_id="x" * 40, password="p").model_dump_json().encode(), timeout=10)
+        unknown = await nc.request(
+            c.Login.SUBJECT, c.Login(auth_id="nobody-here", password=ORG_PW).model_dump_json().encode(), timeout=10
+        )
+        wrong = await nc.request(
+            c.Login.SUBJECT, c.Login(auth_id="org-user1", password="Wrong#999zz").model_dump_json().encode(), timeout=10
+        )
+        deregistered_like = await nc.request(
+            c.Login.SUBJECT, c.Login(auth_id="x" * 40, password="p").model_dump_json().encode(), timeout=10
+        )
     assert unknown.data == wrong.data == deregistered_like.data
     assert json.loads(unknown.data)["error"]["code"] == ErrorCode.LOGIN_FAILED
 
@@ -193,7 +225,9 @@ async def test_lockout_over_nats_says_until_when_and_an_officer_reset_lifts_it(n
         officer = await make_officer(client)
         await active_org(client, clock, officer)
         for _ in range(5):
-            assert (await refused(client.call(c.Login(auth_id="org-user1", password="Wrong#999zz")))).code == ErrorCode.LOGIN_FAILED
+            assert (
+                await refused(client.call(c.Login(auth_id="org-user1", password="Wrong#999zz")))
+            ).code == ErrorCode.LOGIN_FAILED
         locked = await refused(client.call(c.Login(auth_id="org-user1", password=ORG_PW)))
         assert locked.code == ErrorCode.ACCOUNT_LOCKED and japanese(locked.error.message)
         assert datetime.fromisoformat(locked.error.details["locked_until"]) == clock.now() + timedelta(hours=24)
@@ -248,9 +282,15 @@ async def test_notices_are_shown_at_login_while_in_force(nats_url, client, clock
     async with running(["auth"], nats_url, clock=clock):
         officer = await make_officer(client)
         now = clock.now()
-        shown = await client.call(c.PublishNotice(session_token=officer, title="メンテナンス", body="4月5日 2:00-4:00 停止します。", ends_at=now + timedelta(days=2)))
+        shown = await client.call(
+            c.PublishNotice(
+                session_token=officer, title="メンテナンス", body="4月5日 2:00-4:00 停止します。", ends_at=now + timedelta(days=2)
+            )
+        )
         await client.call(c.PublishNotice(session_token=officer, title="予告", body="まだ", starts_at=now + timedelta(days=1)))
-        bad = await refused(client.call(c.PublishNotice(session_token=officer, title="", body="x", ends_at=now - timedelta(days=1))))
+        bad = await refused(
+            client.call(c.PublishNotice(session_token=officer, title="", body="x", ends_at=now - timedelta(days=1)))
+        )
         assert {f.field for f in bad.error.fields} == {"title", "ends_at"}
         login = await client.call(c.Login(auth_id="officer01", password=OFFICER_PW))
         assert [n.title for n in login.notices] == ["メンテナンス"]
@@ -295,5 +335,6 @@ async def test_oversized_or_malformed_ids_are_refused_cleanly_never_as_internal_
             err = await refused(client.call(cmd))
             assert err.code == ErrorCode.NOT_FOUND and err.error.fields, cmd
         assert (await refused(client.call(c.SetPassword(session_token=officer, auth_id=huge, new_password=ORG_PW)))).code in (
-            ErrorCode.NOT_FOUND, ErrorCode.VALIDATION
+            ErrorCode.NOT_FOUND,
+            ErrorCode.VALIDATION,
         )

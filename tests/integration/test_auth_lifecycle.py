@@ -30,7 +30,13 @@ def clock() -> FakeClock:
 
 async def make_officer(client, auth_id: str = "officer01") -> str:
     await client.call(
-        c.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id=auth_id, password=OFFICER_PW, name="審査 太郎", email="officer@example.go.jp")
+        c.CreateOfficer(
+            operator_token=TEST_OPERATOR_TOKEN,
+            auth_id=auth_id,
+            password=OFFICER_PW,
+            name="審査 太郎",
+            email="officer@example.go.jp",
+        )
     )
     reply = await client.call(c.Login(auth_id=auth_id, password=OFFICER_PW))
     return reply.session_token
@@ -61,7 +67,7 @@ async def events(nc, subject: str = "ens.v1.events.auth.>", wait: float = 5.0) -
         while True:
             try:
                 msgs = await sub.fetch(256, timeout=wait if not out else 0.5)
-            except Exception:  # noqa: BLE001 - nothing more within the wait
+            except Exception:
                 break
             for m in msgs:
                 out.append({"subject": m.subject, **json.loads(m.data)})

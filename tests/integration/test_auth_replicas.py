@@ -65,7 +65,9 @@ async def test_200_concurrent_failures_lock_after_exactly_five(nats_url, nc, clo
         await two_replicas(stack, nats_url, clock)
         officer = await make_officer(client)
         await activate(client, clock, officer, {"org-user1": "1180301018771"})
-        results = Counter(await asyncio.gather(*(outcome(client.call(c.Login(auth_id="org-user1", password=WRONG))) for _ in range(200))))
+        results = Counter(
+            await asyncio.gather(*(outcome(client.call(c.Login(auth_id="org-user1", password=WRONG))) for _ in range(200)))
+        )
         doc = await stored(nc, "org-user1")
         locked = [e for e in await events(nc) if e["subject"] == c.AccountLocked.SUBJECT]
     assert results == {ErrorCode.LOGIN_FAILED: 5, ErrorCode.ACCOUNT_LOCKED: 195}

@@ -36,8 +36,14 @@ KILLS = 4
 def start_filing(nats_url: str, tmp_path: Path, n: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "ENS_NATS_URL": nats_url, "ENS_FILING_KEYS": f"k1:{TEST_KEY_1}", "ENS_LOG_LEVEL": "WARNING"}
     log = (tmp_path / f"filing-{n}.log").open("wb")
-    return subprocess.Popen([ENS, "run", "filing"], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            preexec_fn=die_with_parent)
+    return subprocess.Popen(
+        [ENS, "run", "filing"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
 
 
 async def until_up(client: EnsClient) -> None:
@@ -55,9 +61,21 @@ async def test_filings_and_their_events_never_come_apart_when_the_service_is_kil
     clock = FakeClock(datetime(2027, 4, 1, 1, 0, tzinfo=UTC))
     rng = random.Random(4)
     async with running(["auth"], nats_url, clock=clock):
-        await client.call(a.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id="officer01", password="Officer#2027x", name="審査", email="o@example.go.jp"))
+        await client.call(
+            a.CreateOfficer(
+                operator_token=TEST_OPERATOR_TOKEN,
+                auth_id="officer01",
+                password="Officer#2027x",
+                name="審査",
+                email="o@example.go.jp",
+            )
+        )
         officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
-        await client.call(a.RegisterAccount(session_token=officer, organisation=SCHOOL, auth_id="kill-user", initial_password=PASSWORD, email="k@example.jp"))
+        await client.call(
+            a.RegisterAccount(
+                session_token=officer, organisation=SCHOOL, auth_id="kill-user", initial_password=PASSWORD, email="k@example.jp"
+            )
+        )
         clock.set(datetime(2027, 4, 2, 0, 0, tzinfo=UTC))
         await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
         token = (await client.call(a.Login(auth_id="kill-user", password=PASSWORD))).session_token
@@ -68,8 +86,14 @@ async def test_filings_and_their_events_never_come_apart_when_the_service_is_kil
         outcomes: Counter[str] = Counter()
 
         async def submit(i: int) -> None:
-            p = f.Person(nationality="VNM", name_latin="KILL TEST", sex=f.Sex.MALE, date_of_birth=date(1990, 1, 1),
-                         residence_card_number=f"AB{i:08d}CD", event_date=date(2026, 4, 1))
+            p = f.Person(
+                nationality="VNM",
+                name_latin="KILL TEST",
+                sex=f.Sex.MALE,
+                date_of_birth=date(1990, 1, 1),
+                residence_card_number=f"AB{i:08d}CD",
+                event_date=date(2026, 4, 1),
+            )
             try:
                 reply = await fast.call(f.SubmitFiling(session_token=token, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[p]))
                 accepted.add(reply.filing.reception_number)
@@ -110,7 +134,7 @@ async def test_filings_and_their_events_never_come_apart_when_the_service_is_kil
             while True:
                 try:
                     msgs = await sub.fetch(200, timeout=1)
-                except Exception:  # noqa: BLE001 - no more messages
+                except Exception:
                     break
                 events.extend(json.loads(m.data) for m in msgs)
             numbers = Counter(e["filing"]["reception_number"] for e in events)

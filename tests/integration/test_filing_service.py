@@ -41,8 +41,12 @@ HEADER = "国籍・地域,氏名（英字）,性別,生年月日,在留カード
 
 def person(i: int = 0, **over) -> f.Person:
     fields = dict(
-        nationality="VNM", name_latin=NAMES[i], sex=f.Sex.MALE, date_of_birth=date(1998, 4, 1),
-        residence_card_number=CARDS[i], event_date=date(2027, 3, 1),
+        nationality="VNM",
+        name_latin=NAMES[i],
+        sex=f.Sex.MALE,
+        date_of_birth=date(1998, 4, 1),
+        residence_card_number=CARDS[i],
+        event_date=date(2027, 3, 1),
     )
     return f.Person(**{**fields, **over})
 
@@ -70,13 +74,21 @@ async def open_world(client: EnsClient, clock: FakeClock) -> World:
     """An officer and three organisations' accounts, registered, activated the next day at
     09:00 JST and logged in, all through auth's contracts."""
     await client.call(
-        a.CreateOfficer(operator_token=TEST_OPERATOR_TOKEN, auth_id="officer01", password="Officer#2027x", name="審査 太郎", email="officer@example.go.jp")
+        a.CreateOfficer(
+            operator_token=TEST_OPERATOR_TOKEN,
+            auth_id="officer01",
+            password="Officer#2027x",
+            name="審査 太郎",
+            email="officer@example.go.jp",
+        )
     )
     officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
     users = {"sakura-user": SCHOOL_A, "midori-user": SCHOOL_B, "minato-user": COMPANY}
     for auth_id, org in users.items():
         await client.call(
-            a.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp")
+            a.RegisterAccount(
+                session_token=officer, organisation=org, auth_id=auth_id, initial_password=PASSWORD, email=f"{auth_id}@example.jp"
+            )
         )
     clock.set(NEXT_DAY_0900_JST)
     activated = await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
@@ -108,7 +120,7 @@ async def stream(nc, subject: str, stream_name: str, expect: int, wait: float = 
         while len(out) < expect and datetime.now(UTC) < loop_deadline:
             try:
                 msgs = await sub.fetch(256, timeout=0.5)
-            except Exception:  # noqa: BLE001 - nothing yet; keep waiting until the deadline
+            except Exception:
                 continue
             for m in msgs:
                 out.append({"subject": m.subject, "raw": m.data.decode(), **json.loads(m.data)})
@@ -128,7 +140,9 @@ def csv_b64(rows: list[str], encoding: str) -> str:
 async def test_submit_change_withdraw_record_one_event_each_with_facts_and_no_personal_data(nats_url, nc, client, clock):
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
-        accepted = await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0), person(1)]))
+        accepted = await client.call(
+            f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0), person(1)])
+        )
         s = accepted.filing
         assert s.status == f.FilingStatus.PENDING and s.version == 1 and s.person_count == 2
         assert s.reception_number.startswith("20270402-")  # JST day of submission
@@ -141,13 +155,23 @@ async def test_submit_change_withdraw_record_one_event_each_with_facts_and_no_pe
         )
         assert changed.filing.version == 2 and changed.filing.person_count == 1
 
-        stale = await refused(client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=s.reception_number, based_on_version=1)))
+        stale = await refused(
+            client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=s.reception_number, based_on_version=1))
+        )
         assert stale.code == ErrorCode.STALE and "不正な画面遷移" in stale.error.message
 
-        withdrawn = await client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=s.reception_number, based_on_version=2))
+        withdrawn = await client.call(
+            f.WithdrawFiling(session_token=w.school_a, reception_number=s.reception_number, based_on_version=2)
+        )
         assert withdrawn.filing.status == f.FilingStatus.WITHDRAWN and withdrawn.filing.finalised_at == clock.now()
 
-        final = await refused(client.call(f.ChangeFiling(session_token=w.school_a, reception_number=s.reception_number, based_on_version=3, persons=[person(0)])))
+        final = await refused(
+            client.call(
+                f.ChangeFiling(
+                    session_token=w.school_a, reception_number=s.reception_number, based_on_version=3, persons=[person(0)]
+                )
+            )
+        )
         assert final.code == ErrorCode.INVALID_STATE
 
         events = await stream(nc, "ens.v1.events.filing.>", "ENS_EVENTS", expect=3)
@@ -163,8 +187,12 @@ async def test_submit_change_withdraw_record_one_event_each_with_facts_and_no_pe
         audit = await stream(nc, "ens.v1.audit.filing", "ENS_AUDIT", expect=6)
         trail = [(r["command"], r["result"]) for r in audit]
         assert trail == [
-            ("SubmitFiling", "ok"), ("GetFiling", "ok"), ("ChangeFiling", "ok"),
-            ("WithdrawFiling", "stale"), ("WithdrawFiling", "ok"), ("ChangeFiling", "invalid_state"),
+            ("SubmitFiling", "ok"),
+            ("GetFiling", "ok"),
+            ("ChangeFiling", "ok"),
+            ("WithdrawFiling", "stale"),
+            ("WithdrawFiling", "ok"),
+            ("ChangeFiling", "invalid_state"),
         ]
         assert all(r["actor"] == "sakura-user" and r["target"] == s.reception_number for r in audit)
         assert not any(x in r["raw"] for r in audit for x in NAMES + CARDS)
@@ -173,21 +201,33 @@ async def test_submit_change_withdraw_record_one_event_each_with_facts_and_no_pe
 async def test_an_officer_returns_a_school_report_the_filer_fixes_it_and_the_officer_completes_it(nats_url, nc, client, clock):
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
-        s = (await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_PERIODIC_REPORT, persons=[person(0)]))).filing
+        s = (
+            await client.call(
+                f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_PERIODIC_REPORT, persons=[person(0)])
+            )
+        ).filing
         n = s.reception_number
 
-        by_filer = await refused(client.call(f.ReturnFiling(session_token=w.school_a, reception_number=n, based_on_version=1, reasons=["x"])))
+        by_filer = await refused(
+            client.call(f.ReturnFiling(session_token=w.school_a, reception_number=n, based_on_version=1, reasons=["x"]))
+        )
         assert by_filer.code == ErrorCode.FORBIDDEN
 
-        returned = await client.call(f.ReturnFiling(session_token=w.officer, reception_number=n, based_on_version=1, reasons=["在籍者数の記載漏れ"]))
+        returned = await client.call(
+            f.ReturnFiling(session_token=w.officer, reception_number=n, based_on_version=1, reasons=["在籍者数の記載漏れ"])
+        )
         assert returned.filing.status == f.FilingStatus.RETURNED and returned.filing.return_reasons == ["在籍者数の記載漏れ"]
         listed = await client.call(f.ListFilings(session_token=w.school_a))
         assert listed.items[0].status == f.FilingStatus.RETURNED and listed.items[0].return_reasons == ["在籍者数の記載漏れ"]
 
-        not_pending = await refused(client.call(f.CompleteFiling(session_token=w.officer, reception_number=n, based_on_version=2)))
+        not_pending = await refused(
+            client.call(f.CompleteFiling(session_token=w.officer, reception_number=n, based_on_version=2))
+        )
         assert not_pending.code == ErrorCode.INVALID_STATE
 
-        fixed = await client.call(f.ChangeFiling(session_token=w.school_a, reception_number=n, based_on_version=2, persons=[person(0), person(1)]))
+        fixed = await client.call(
+            f.ChangeFiling(session_token=w.school_a, reception_number=n, based_on_version=2, persons=[person(0), person(1)])
+        )
         assert fixed.filing.status == f.FilingStatus.PENDING and fixed.filing.version == 3
 
         done = await client.call(f.CompleteFiling(session_token=w.officer, reception_number=n, based_on_version=3))
@@ -195,8 +235,16 @@ async def test_an_officer_returns_a_school_report_the_filer_fixes_it_and_the_off
         again = await refused(client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=n, based_on_version=4)))
         assert again.code == ErrorCode.INVALID_STATE and "改めて届け出" in again.error.message
 
-        company = (await client.call(f.SubmitFiling(session_token=w.company, kind=f.FilingKind.MISCONDUCT, persons=[person(2)]))).filing
-        not_school = await refused(client.call(f.ReturnFiling(session_token=w.officer, reception_number=company.reception_number, based_on_version=1, reasons=["x"])))
+        company = (
+            await client.call(f.SubmitFiling(session_token=w.company, kind=f.FilingKind.MISCONDUCT, persons=[person(2)]))
+        ).filing
+        not_school = await refused(
+            client.call(
+                f.ReturnFiling(
+                    session_token=w.officer, reception_number=company.reception_number, based_on_version=1, reasons=["x"]
+                )
+            )
+        )
         assert not_school.code == ErrorCode.INVALID_STATE
 
         events = await stream(nc, "ens.v1.events.filing.>", "ENS_EVENTS", expect=5)
@@ -209,7 +257,11 @@ async def test_an_officer_returns_a_school_report_the_filer_fixes_it_and_the_off
 async def test_organisation_a_can_never_read_change_or_withdraw_organisation_b_filing(nats_url, client, clock):
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
-        s = (await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0)]))).filing
+        s = (
+            await client.call(
+                f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0)])
+            )
+        ).filing
         n = s.reception_number
 
         attempts = [
@@ -238,7 +290,9 @@ async def test_organisation_a_can_never_read_change_or_withdraw_organisation_b_f
         assert seen.filing.version == 1 and seen.persons[0].name_latin == NAMES[0]
         assert (await client.call(f.ListFilings(session_token=w.officer, organisation_id="SCHOOL-A"))).total == 1
 
-        wrong_kind = await refused(client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.MISCONDUCT, persons=[person(0)])))
+        wrong_kind = await refused(
+            client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.MISCONDUCT, persons=[person(0)]))
+        )
         assert wrong_kind.code == ErrorCode.VALIDATION and wrong_kind.error.fields[0].field == "kind"
         nobody = await refused(client.call(f.ListFilings(session_token="x" * 32)))
         assert nobody.code == ErrorCode.UNAUTHENTICATED
@@ -256,7 +310,9 @@ async def test_bulk_csv_in_cp932_and_utf8_with_bom_is_accepted_and_bad_files_sto
         ]
         for encoding in ("cp932", "utf-8-sig", "utf-8"):
             accepted = await client.call(
-                f.SubmitBulkFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=csv_b64(rows, encoding))
+                f.SubmitBulkFiling(
+                    session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=csv_b64(rows, encoding)
+                )
             )
             assert accepted.filing.person_count == 2
         detail = await client.call(f.GetFiling(session_token=w.school_a, reception_number=accepted.filing.reception_number))
@@ -266,24 +322,35 @@ async def test_bulk_csv_in_cp932_and_utf8_with_bom_is_accepted_and_bad_files_sto
         bad = await refused(
             client.call(
                 f.SubmitBulkFiling(
-                    session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT,
+                    session_token=w.school_a,
+                    kind=f.FilingKind.SCHOOL_ADHOC_REPORT,
                     csv_base64=csv_b64([rows[0], "XXX,山田,男,1998/02/30,AB1,,"], "cp932"),
                 )
             )
         )
         assert bad.code == ErrorCode.VALIDATION
         assert {(e.row, e.column) for e in bad.error.fields} == {
-            (2, "国籍・地域"), (2, "氏名（英字）"), (2, "生年月日"), (2, "在留カード番号"), (2, "事由発生日")
+            (2, "国籍・地域"),
+            (2, "氏名（英字）"),
+            (2, "生年月日"),
+            (2, "在留カード番号"),
+            (2, "事由発生日"),
         }
 
         many = [f"VNM,PERSON {chr(65 + i % 26)},男,1990-01-01,AB{i:08d}CD,2027-03-01," for i in range(301)]
         split = await refused(
-            client.call(f.SubmitBulkFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=csv_b64(many, "utf-8")))
+            client.call(
+                f.SubmitBulkFiling(
+                    session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=csv_b64(many, "utf-8")
+                )
+            )
         )
         assert split.error.fields[0].code == "too_many" and "分けて" in split.error.fields[0].message
 
         big = base64.b64encode(b"x" * (2 * 1024 * 1024 + 1)).decode()
-        too_large = await refused(client.call(f.SubmitBulkFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=big)))
+        too_large = await refused(
+            client.call(f.SubmitBulkFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, csv_base64=big))
+        )
         assert too_large.code == ErrorCode.TOO_LARGE
 
         assert (await client.call(f.ListFilings(session_token=w.school_a))).total == 3  # nothing from the refusals
@@ -292,13 +359,19 @@ async def test_bulk_csv_in_cp932_and_utf8_with_bom_is_accepted_and_bad_files_sto
 # ---- history -----------------------------------------------------------------------------
 
 
-async def test_history_lists_the_callers_filings_newest_first_filtered_and_paged_with_unique_reception_numbers(nats_url, client, clock):
+async def test_history_lists_the_callers_filings_newest_first_filtered_and_paged_with_unique_reception_numbers(
+    nats_url, client, clock
+):
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
         numbers = []
         for i, kind in enumerate([f.FilingKind.SCHOOL_ADHOC_REPORT, f.FilingKind.SCHOOL_PERIODIC_REPORT] * 3):
             clock.advance(minutes=1)
-            numbers.append((await client.call(f.SubmitFiling(session_token=w.school_a, kind=kind, persons=[person(i % 3)]))).filing.reception_number)
+            numbers.append(
+                (
+                    await client.call(f.SubmitFiling(session_token=w.school_a, kind=kind, persons=[person(i % 3)]))
+                ).filing.reception_number
+            )
         await client.call(f.SubmitFiling(session_token=w.school_b, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0)]))
         await client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=numbers[0], based_on_version=1))
 
@@ -319,7 +392,11 @@ async def test_retention_deletes_only_filings_final_for_longer_than_the_period_a
     async with hosting(nats_url, clock, retention_days=365):
         w = await open_world(client, clock)
         n = [
-            (await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)]))).filing.reception_number
+            (
+                await client.call(
+                    f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)])
+                )
+            ).filing.reception_number
             for i in range(3)
         ]
         finalised = clock.now()
@@ -341,12 +418,18 @@ async def test_retention_deletes_only_filings_final_for_longer_than_the_period_a
 # ---- protection --------------------------------------------------------------------------
 
 
-async def test_the_nats_store_holds_no_persons_names_or_card_numbers_in_plain_text(nats_url, nats_server, client, clock, tmp_path: Path):
+async def test_the_nats_store_holds_no_persons_names_or_card_numbers_in_plain_text(
+    nats_url, nats_server, client, clock, tmp_path: Path
+):
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
-        await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0), person(1)]))
+        await client.call(
+            f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(0), person(1)])
+        )
         rows = ["IDN,PUTRA BUDI SETIAWAN,M,1999/03/05,JK11223344LM,2027/03/01,"]
-        bulk = await client.call(f.SubmitBulkFiling(session_token=w.company, kind=f.FilingKind.MISCONDUCT, csv_base64=csv_b64(rows, "cp932")))
+        bulk = await client.call(
+            f.SubmitBulkFiling(session_token=w.company, kind=f.FilingKind.MISCONDUCT, csv_base64=csv_b64(rows, "cp932"))
+        )
         await client.call(f.GetFiling(session_token=w.company, reception_number=bulk.filing.reception_number))
     nats_server.stop()  # flush everything to disk
 
@@ -365,7 +448,11 @@ async def test_key_rotation_reads_old_data_reencrypts_it_and_a_flipped_byte_is_d
     async with hosting(nats_url, clock, keys=k1):
         w = await open_world(client, clock)
         n = [
-            (await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)]))).filing.reception_number
+            (
+                await client.call(
+                    f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)])
+                )
+            ).filing.reception_number
             for i in range(2)
         ]
 
@@ -401,7 +488,11 @@ async def test_the_daily_retention_pass_repairs_a_history_index_left_behind_by_a
     async with hosting(nats_url, clock):
         w = await open_world(client, clock)
         numbers = [
-            (await client.call(f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)]))).filing.reception_number
+            (
+                await client.call(
+                    f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=[person(i)])
+                )
+            ).filing.reception_number
             for i in range(2)
         ]
         await client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=numbers[0], based_on_version=1))
@@ -418,5 +509,6 @@ async def test_the_daily_retention_pass_repairs_a_history_index_left_behind_by_a
         assert result.changed == 0 and result.details["repaired_indexes"] == 1
         page = await client.call(f.ListFilings(session_token=w.school_a))
         assert [(s.reception_number, s.status, s.version) for s in page.items] == [
-            (numbers[1], f.FilingStatus.PENDING, 1), (numbers[0], f.FilingStatus.WITHDRAWN, 2)
+            (numbers[1], f.FilingStatus.PENDING, 1),
+            (numbers[0], f.FilingStatus.WITHDRAWN, 2),
         ]

@@ -97,8 +97,11 @@ async def test_a_command_refused_by_its_contract_is_still_audited(nats_url, nc):
     async with running(None, nats_url, services=[EchoService()]):
         await nc.request(Echo.SUBJECT, b'{"auth_id": "abc"}', timeout=5)
     js = nc.jetstream()
-    sub = await js.pull_subscribe("ens.v1.audit.testsvc", stream="ENS_AUDIT",
-                                  config=nats.js.api.ConsumerConfig(deliver_policy=nats.js.api.DeliverPolicy.ALL))
+    sub = await js.pull_subscribe(
+        "ens.v1.audit.testsvc",
+        stream="ENS_AUDIT",
+        config=nats.js.api.ConsumerConfig(deliver_policy=nats.js.api.DeliverPolicy.ALL),
+    )
     (msg,) = await sub.fetch(1, timeout=5)
     record = json.loads(msg.data)
     assert record["command"] == "echo"  # not a contract command, so named by its subject

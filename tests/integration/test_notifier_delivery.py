@@ -243,8 +243,9 @@ async def test_the_delivery_log_answers_by_auth_id_reception_number_and_recipien
 
 
 async def test_an_event_nobody_is_mailed_about_and_a_malformed_one_send_nothing(nats_url, nc, client, smtp_env, clock):
-    locked = auth.AccountLocked(meta=unique(sample_event(MailType.AUTH_ID_REISSUE)).meta, auth_id="x" * 8,
-                                locked_until=clock.now())
+    locked = auth.AccountLocked(
+        meta=unique(sample_event(MailType.AUTH_ID_REISSUE)).meta, auth_id="x" * 8, locked_until=clock.now()
+    )
     async with running(["notifier"], nats_url, clock=clock):
         await publish(nc, locked)
         await nc.jetstream().publish(auth.AuthIdReissued.SUBJECT, json.dumps({"auth_id": 1}).encode())

@@ -16,10 +16,21 @@ NOW = datetime(2027, 4, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=90)
 
 
-def mail(event_id: str = "auth.accounts.x.1.0", auth_id: str | None = "org-1", recipient: str = "a@example.jp",
-         reception_number: str | None = None, mail_type: MailType = MailType.PASSWORD_CHANGED) -> MailRequest:
-    return MailRequest(event_id=event_id, mail_type=mail_type, recipient=recipient, context={},
-                       auth_id=auth_id, reception_number=reception_number)
+def mail(
+    event_id: str = "auth.accounts.x.1.0",
+    auth_id: str | None = "org-1",
+    recipient: str = "a@example.jp",
+    reception_number: str | None = None,
+    mail_type: MailType = MailType.PASSWORD_CHANGED,
+) -> MailRequest:
+    return MailRequest(
+        event_id=event_id,
+        mail_type=mail_type,
+        recipient=recipient,
+        context={},
+        auth_id=auth_id,
+        reception_number=reception_number,
+    )
 
 
 async def ledger(nc) -> KvLedger:
@@ -54,9 +65,12 @@ async def test_queries_match_whole_values_even_when_ids_hold_subject_symbols(nc)
     kv = await ledger(nc)
     tricky = ["org.*", "org.>", "org", "org.a", "*", ">"]
     for i, auth_id in enumerate(tricky):
-        await kv.claim(mail(event_id=f"e.{i}", auth_id=auth_id, recipient=f"u{i}@example.jp",
-                            reception_number=f"R{i}" if i % 2 else None), now=NOW + timedelta(minutes=i),
-                       owner="w", lease=LEASE)
+        await kv.claim(
+            mail(event_id=f"e.{i}", auth_id=auth_id, recipient=f"u{i}@example.jp", reception_number=f"R{i}" if i % 2 else None),
+            now=NOW + timedelta(minutes=i),
+            owner="w",
+            lease=LEASE,
+        )
     for i, auth_id in enumerate(tricky):
         found = await kv.query(auth_id=auth_id)
         assert [r.recipient for r in found] == [f"u{i}@example.jp"], auth_id

@@ -38,8 +38,9 @@ async def test_two_replicas_share_the_events_and_send_each_mail_once(nats_url, n
 
 async def ens(*args: str, nats_url: str) -> tuple[int, str, str]:
     env = {**os.environ, "ENS_NATS_URL": nats_url, "PYTHONPATH": str(ROOT)}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ens", *args, env=env, cwd=str(ROOT),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ens", *args, env=env, cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()
 
@@ -74,7 +75,9 @@ async def publish_until_accepted(nc, event, within: float = 30.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def test_a_nats_restart_mid_stream_loses_no_mail_and_sends_none_twice(nats_server, nats_url, nc, client, smtp_env, clock, monkeypatch):
+async def test_a_nats_restart_mid_stream_loses_no_mail_and_sends_none_twice(
+    nats_server, nats_url, nc, client, smtp_env, clock, monkeypatch
+):
     monkeypatch.setenv("ENS_NOTIFIER_ACK_WAIT_S", "30")  # leases outlast the restart
     first = [unique(sample_event(MailType.FILING_CHANGED)) for _ in range(20)]
     second = [unique(sample_event(MailType.FILING_WITHDRAWN)) for _ in range(20)]

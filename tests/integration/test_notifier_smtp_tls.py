@@ -30,8 +30,12 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -39,8 +43,9 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -49,11 +54,11 @@ class Recorder:
         self.received: list[tuple[str, bool, str | None]] = []
         self.pipelining = False
 
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", responses[-1]] if self.pipelining else responses
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope):
         self.received.append((envelope.mail_from, session.ssl is not None, session.auth_data if session.authenticated else None))
         return "250 2.0.0 queued as TLS-1"
 
@@ -70,9 +75,16 @@ async def tls_server(tmp_path):
     context.load_cert_chain(cert, key)
     recorder, port = Recorder(), free_port()
     server = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(recorder, hostname="tls-sink", tls_context=context, require_starttls=True,
-                     auth_required=True, authenticator=authenticator),
-        host="127.0.0.1", port=port,
+        lambda: SMTP(
+            recorder,
+            hostname="tls-sink",
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            authenticator=authenticator,
+        ),
+        host="127.0.0.1",
+        port=port,
     )
     try:
         yield port, cert, recorder
@@ -85,8 +97,18 @@ async def tls_server(tmp_path):
 async def test_starttls_and_login_when_configured_and_the_connection_is_reused(tls_server, pipelining):
     port, cert, recorder = tls_server
     recorder.pipelining = pipelining  # after STARTTLS, pipelining runs over the TLS transport
-    mailer = SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, starttls=True, ca_file=str(cert),
-                                     username="ens", password=SecretStr("mail-pass-2027"), pool_size=1, timeout_s=5))
+    mailer = SmtpMailer(
+        SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            starttls=True,
+            ca_file=str(cert),
+            username="ens",
+            password=SecretStr("mail-pass-2027"),
+            pool_size=1,
+            timeout_s=5,
+        )
+    )
     try:
         first = await mailer.send("no-reply@ens.example.jp", "a@example.jp", MESSAGE)
         second = await mailer.send("no-reply@ens.example.jp", "b@example.jp", MESSAGE)
@@ -132,7 +154,10 @@ async def test_a_server_that_is_not_there_or_an_untrusted_certificate_is_tempora
     with pytest.raises(TemporaryFailure) as still_down:  # no new connection attempt right after one failed
         await nobody.send("no-reply@ens.example.jp", "b@example.jp", MESSAGE)
     assert "moments ago" in still_down.value.message
-    untrusted = SmtpMailer(SmtpSettings(host="127.0.0.1", port=port, starttls=True, timeout_s=5,
-                                        username="ens", password=SecretStr("mail-pass-2027")))
+    untrusted = SmtpMailer(
+        SmtpSettings(
+            host="127.0.0.1", port=port, starttls=True, timeout_s=5, username="ens", password=SecretStr("mail-pass-2027")
+        )
+    )
     with pytest.raises(TemporaryFailure):
         await untrusted.send("no-reply@ens.example.jp", "a@example.jp", MESSAGE)

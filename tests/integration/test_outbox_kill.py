@@ -30,7 +30,10 @@ def run_worker(url: str, bucket: str, crash: str | None) -> subprocess.Completed
         env["ENS_TEST_CRASH"] = crash
     return subprocess.run(
         [sys.executable, str(WORKER), url, bucket, str(TARGET)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -27,7 +27,10 @@ from tests.support.suite import running
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_COMMANDS = (
-    auth.ActivateDueRegistrations, auth.SendPasswordExpiryWarnings, auth.ExpireIdleAccounts, filing.PurgeExpiredFilings,
+    auth.ActivateDueRegistrations,
+    auth.SendPasswordExpiryWarnings,
+    auth.ExpireIdleAccounts,
+    filing.PurgeExpiredFilings,
 )
 
 
@@ -128,7 +131,9 @@ async def test_a_scheduler_down_over_nine_and_back_at_ten_runs_the_days_work_onc
         async with running(None, nats_url, clock, services=[back]):
             runs = await back.caught_up()
         assert {r.job for r in runs if r.ran} == {
-            JobName.ACTIVATE_REGISTRATIONS, JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS,
+            JobName.ACTIVATE_REGISTRATIONS,
+            JobName.PASSWORD_EXPIRY_WARNINGS,
+            JobName.EXPIRE_ACCOUNTS,
         }
         clock.set(jst(2027, 11, 26, 11))  # restarted once more the same day
         again = scheduler(nats_url, clock)
@@ -162,8 +167,14 @@ async def test_a_run_whose_scheduler_stopped_mid_command_is_taken_over_after_the
 async def _ens(nats_url: str, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "ENS_NATS_URL": nats_url, "PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ens", *args, env=env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "ens",
+        *args,
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()

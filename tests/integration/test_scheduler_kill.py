@@ -27,7 +27,11 @@ from services.scheduler.settings import SchedulerSettings  # noqa: E402
 
 NINE = datetime(2027, 11, 26, 9, 0, tzinfo=JST)
 ONLY_ACTIVATION = dict(  # the other jobs at times that are not due at 09:00
-    triggers=False, lease_s=900, password_warning_time="12:00", account_expiry_time="12:00", filing_purge_time="12:00",
+    triggers=False,
+    lease_s=900,
+    password_warning_time="12:00",
+    account_expiry_time="12:00",
+    filing_purge_time="12:00",
 )
 
 
@@ -70,7 +74,9 @@ async def test_a_scheduler_killed_mid_run_leaves_a_claim_that_is_taken_over_afte
     async with running(None, nats_url, clock, services=[work]):
         proc = subprocess.Popen(
             [sys.executable, __file__, nats_url, NINE.isoformat()],
-            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             deadline = asyncio.get_running_loop().time() + 30

@@ -212,7 +212,8 @@ async def test_account_expires_one_year_after_last_use_and_an_email_change_count
 
     def expired_events() -> list[dict]:
         return [
-            e for e in accounts.accounts.events
+            e
+            for e in accounts.accounts.events
             if e["subject"] == c.AccountExpired.SUBJECT and e["data"]["auth_id"] == "org-user1"
         ]
 
@@ -276,7 +277,6 @@ async def test_every_command_is_audited_without_a_password(clock):
         assert secret not in text
 
 
-
 async def test_use_is_recorded_to_the_hour_and_a_busy_account_is_not_rewritten_on_every_login(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
@@ -317,10 +317,14 @@ async def test_an_unbacked_organisation_claim_is_respected_for_the_grace_then_fr
     accounts = build(clock)
     officer = await officer_session(accounts)
     org = c.Organisation(organisation_id="1180301018771", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="テスト")
-    await accounts.organisations.put(org.organisation_id, {"auth_id": "crashed-user", "claimed_at": clock.now().isoformat()}, expected=None)
+    await accounts.organisations.put(
+        org.organisation_id, {"auth_id": "crashed-user", "claimed_at": clock.now().isoformat()}, expected=None
+    )
 
     def register(auth_id: str) -> c.RegisterAccount:
-        return c.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PW_A, email="a@example.jp")
+        return c.RegisterAccount(
+            session_token=officer, organisation=org, auth_id=auth_id, initial_password=PW_A, email="a@example.jp"
+        )
 
     clock.advance(ORGANISATION_CLAIM_GRACE - timedelta(seconds=1))
     officer = await officer_session(accounts)

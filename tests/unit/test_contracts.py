@@ -38,10 +38,35 @@ def test_every_field_of_every_message_is_described_or_labelled():
         for name, info in model.model_fields.items():
             if name in ("meta", "session_token") or info.description or info.title:
                 continue
-            if name in ("as_of", "based_on_version", "notice_id", "limit", "status", "kind", "page", "page_size",
-                        "reasons", "auth_id", "reception_number", "recipient", "mail_id", "job", "organisation",
-                        "email", "filing", "effective_on", "locked_until", "old_email", "new_email",
-                        "password_expires_at", "days_before", "last_used_at", "organisation_id", "ends_at", "bulk"):
+            if name in (
+                "as_of",
+                "based_on_version",
+                "notice_id",
+                "limit",
+                "status",
+                "kind",
+                "page",
+                "page_size",
+                "reasons",
+                "auth_id",
+                "reception_number",
+                "recipient",
+                "mail_id",
+                "job",
+                "organisation",
+                "email",
+                "filing",
+                "effective_on",
+                "locked_until",
+                "old_email",
+                "new_email",
+                "password_expires_at",
+                "days_before",
+                "last_used_at",
+                "organisation_id",
+                "ends_at",
+                "bulk",
+            ):
                 continue  # self-explanatory names
             undocumented.append(f"{model.__name__}.{name}")
     assert not undocumented, undocumented

@@ -123,5 +123,7 @@ def test_a_row_with_more_cells_than_the_template_is_reported():
 
 
 def test_kinds_without_an_event_date_do_not_require_it():
-    parsed = parse(csv_bytes(["VNM,NGUYEN VAN AN,男,1998-04-01,AB12345678CD,,"]), FilingKind.ACCEPTANCE_PERIODIC_REPORT, TODAY, LIMIT)
+    parsed = parse(
+        csv_bytes(["VNM,NGUYEN VAN AN,男,1998-04-01,AB12345678CD,,"]), FilingKind.ACCEPTANCE_PERIODIC_REPORT, TODAY, LIMIT
+    )
     assert parsed.persons[0].event_date is None

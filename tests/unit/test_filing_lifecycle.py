@@ -66,7 +66,9 @@ def in_status(status: FilingStatus) -> lifecycle.FilingRecord:
 
 
 def test_a_submitted_filing_is_pending_at_version_1_with_facts_but_no_personal_data_in_its_event():
-    record, ((cls, fields),) = lifecycle.submit("20270401-000001", FilingKind.SCHOOL_ADHOC_REPORT, filer(SCHOOL), SEALED, NOW, bulk=True)
+    record, ((cls, fields),) = lifecycle.submit(
+        "20270401-000001", FilingKind.SCHOOL_ADHOC_REPORT, filer(SCHOOL), SEALED, NOW, bulk=True
+    )
     assert record.status == FilingStatus.PENDING and record.version == 1
     assert cls is FilingSubmitted and fields["bulk"] is True
     facts = fields["filing"]

@@ -12,8 +12,12 @@ TODAY = date(2026, 11, 26)
 
 def person(**over) -> Person:
     fields = dict(
-        nationality="VNM", name_latin="NGUYEN VAN AN", sex=Sex.MALE, date_of_birth=date(1998, 4, 1),
-        residence_card_number="AB12345678CD", event_date=date(2026, 10, 1),
+        nationality="VNM",
+        name_latin="NGUYEN VAN AN",
+        sex=Sex.MALE,
+        date_of_birth=date(1998, 4, 1),
+        residence_card_number="AB12345678CD",
+        event_date=date(2026, 10, 1),
     )
     return Person(**{**fields, **over})
 

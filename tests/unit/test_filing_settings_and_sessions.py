@@ -57,7 +57,9 @@ ORG = Organisation(organisation_id="SCHOOL-A", kind=OrganisationKind.JAPANESE_LA
 
 async def test_a_live_session_is_asked_once_within_the_cache_time_and_an_ended_one_is_refused():
     auth = FakeAuth()
-    auth.live["t" * 20] = SessionInfo(active=True, role=Role.ORGANISATION, auth_id="user01", organisation=ORG, email="u@example.jp")
+    auth.live["t" * 20] = SessionInfo(
+        active=True, role=Role.ORGANISATION, auth_id="user01", organisation=ORG, email="u@example.jp"
+    )
     gate = SessionGate(auth, ttl=60)  # type: ignore[arg-type]
     first = await gate.caller("t" * 20)
     again = await gate.caller("t" * 20)

@@ -13,9 +13,7 @@ from ens.cli import cli
 from services.notifier.rendering import CRLF, _encoded
 
 WORD = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$")
-TEXT = st.text(
-    alphabet=st.sampled_from(list("あいう漢字【】（）ｱｲｳ ー・abcXYZ019 -_é€😀𠮷")), min_size=1, max_size=200
-)
+TEXT = st.text(alphabet=st.sampled_from(list("あいう漢字【】（）ｱｲｳ ー・abcXYZ019 -_é€😀𠮷")), min_size=1, max_size=200)
 
 
 @settings(max_examples=300, deadline=None)

@@ -9,7 +9,13 @@ import pytest
 
 from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType
 from services.notifier.delivery import (
-    Deliverer, PermanentFailure, RetryLater, RetryPolicy, Settled, SmtpAnswer, TemporaryFailure,
+    Deliverer,
+    PermanentFailure,
+    RetryLater,
+    RetryPolicy,
+    Settled,
+    SmtpAnswer,
+    TemporaryFailure,
 )
 from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
 from services.notifier.rendering import Renderer
@@ -67,8 +73,16 @@ POLICY = RetryPolicy((60, 300, 1800, 7200), 6 * 3600, timedelta(days=3))
 
 
 def deliverer(ledger, mailer, clock, lease=timedelta(seconds=90)):
-    return Deliverer(ledger, mailer, Renderer(NotifierSettings()), clock, POLICY,
-                     sender="no-reply@ens.example.jp", lease=lease, instance="test")
+    return Deliverer(
+        ledger,
+        mailer,
+        Renderer(NotifierSettings()),
+        clock,
+        POLICY,
+        sender="no-reply@ens.example.jp",
+        lease=lease,
+        instance="test",
+    )
 
 
 def test_the_default_backoff_is_1m_5m_30m_2h_then_every_6h_until_3_days():
@@ -99,14 +113,14 @@ async def test_a_temporary_failure_asks_for_the_next_delay_and_records_retrying(
     d = deliverer(ledger, mailer, clock)
     event = sample_event(MailType.PASSWORD_CHANGED)
     assert await d.deliver_event(event) == RetryLater(60)
-    (record, lease, _), = ledger.entries.values()
+    ((record, lease, _),) = ledger.entries.values()
     assert (record.status, record.attempts, record.smtp_code, lease) == (DeliveryStatus.RETRYING, 1, 451, None)
     assert record.next_attempt_at == clock.now() + timedelta(seconds=60)
     clock.advance(seconds=60)
     assert await d.deliver_event(event) == RetryLater(300)
     clock.advance(seconds=300)
     assert isinstance(await d.deliver_event(event), Settled)
-    (record, _, _), = ledger.entries.values()
+    ((record, _, _),) = ledger.entries.values()
     assert (record.status, record.attempts, record.smtp_code) == (DeliveryStatus.SENT, 3, 250)
     assert len(mailer.sent) == 1
 
@@ -118,7 +132,7 @@ async def test_a_permanent_failure_is_recorded_failed_and_never_retried():
     event = sample_event(MailType.FILING_WITHDRAWN)
     assert isinstance(await d.deliver_event(event), Settled)
     assert isinstance(await d.deliver_event(event), Settled)
-    (record, _, _), = ledger.entries.values()
+    ((record, _, _),) = ledger.entries.values()
     assert (record.status, record.attempts, record.smtp_code) == (DeliveryStatus.FAILED, 1, 550)
     assert mailer.attempts == 1
 
@@ -132,7 +146,7 @@ async def test_temporary_failures_for_three_days_end_as_failed():
     while isinstance(outcome := await d.deliver_event(event), RetryLater):
         waited += outcome.delay
         clock.advance(seconds=outcome.delay)
-    (record, _, _), = ledger.entries.values()
+    ((record, _, _),) = ledger.entries.values()
     assert record.status == DeliveryStatus.FAILED and waited >= 3 * 86400
     assert record.attempts == 4 + 12 + 1  # four early retries, 6-hourly ones up to 3 days, the last
 
@@ -177,7 +191,7 @@ async def test_a_recipient_that_cannot_be_written_is_recorded_failed_without_an_
     ledger, mailer, clock = MemoryLedger(), ScriptedMailer(), FakeClock()
     event = sample_event(MailType.AUTH_ID_REISSUE).model_copy(update={"email": "担当@example.jp"})
     assert isinstance(await deliverer(ledger, mailer, clock).deliver_event(event), Settled)
-    (record, _, _), = ledger.entries.values()
+    ((record, _, _),) = ledger.entries.values()
     assert record.status == DeliveryStatus.FAILED and record.attempts == 0 and "ASCII" in record.smtp_message
     assert mailer.attempts == 0
 
@@ -200,7 +214,7 @@ async def test_a_result_the_ledger_could_not_take_is_recorded_again_not_sent_aga
     ledger, mailer, clock = FlakyLedger(outage=2), ScriptedMailer(), FakeClock()
     event = sample_event(MailType.FILING_SUBMITTED)
     assert isinstance(await deliverer(ledger, mailer, clock).deliver_event(event), Settled)
-    (record, lease, _), = ledger.entries.values()
+    ((record, lease, _),) = ledger.entries.values()
     assert record.status == DeliveryStatus.SENT and lease is None and ledger.refused == 2
     assert len(mailer.sent) == 1
 
@@ -210,7 +224,7 @@ async def test_a_ledger_down_longer_than_the_lease_leaves_the_event_to_be_retrie
     event = sample_event(MailType.FILING_SUBMITTED)
     with pytest.raises(LedgerUnavailable):
         await deliverer(ledger, mailer, clock, lease=timedelta(seconds=0.3)).deliver_event(event)
-    (record, lease, _), = ledger.entries.values()
+    ((record, lease, _),) = ledger.entries.values()
     assert record.status == DeliveryStatus.QUEUED and lease is not None  # the window of docs/DELIVERY.md
 
 

@@ -110,7 +110,8 @@ def test_mails_that_answer_a_request_of_the_holder_do_not_carry_the_warning():
 def test_html_escapes_what_came_from_users():
     event = auth.AuthIdReissued(
         meta=EventMeta(event_id="x.1", occurred_at=COMPOSED, source="auth"),
-        auth_id="<b>&x", organisation=ORG.model_copy(update={"name": '<script>alert("x")</script>'}),
+        auth_id="<b>&x",
+        organisation=ORG.model_copy(update={"name": '<script>alert("x")</script>'}),
         email="a@example.jp",
     )
     out = Renderer(SETTINGS).render(mails_for(event)[0], composed_at=COMPOSED)
@@ -119,8 +120,7 @@ def test_html_escapes_what_came_from_users():
 
 
 def test_a_template_naming_a_variable_the_context_lacks_fails_loudly():
-    mail = MailRequest(event_id="e", mail_type=MailType.FILING_SUBMITTED, recipient="a@example.jp",
-                       context={"auth_id": "abcdef"})
+    mail = MailRequest(event_id="e", mail_type=MailType.FILING_SUBMITTED, recipient="a@example.jp", context={"auth_id": "abcdef"})
     with pytest.raises(UndefinedError):
         Renderer(SETTINGS).render(mail, composed_at=COMPOSED)
 

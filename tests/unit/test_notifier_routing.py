@@ -32,9 +32,17 @@ def test_filing_mails_go_to_the_filer_and_carry_the_reception_number():
 def test_mail_ids_are_stable_and_distinct_per_event_type_and_recipient():
     a = mail_id("e.1", MailType.EMAIL_CHANGED, "x@example.jp")
     assert a == mail_id("e.1", MailType.EMAIL_CHANGED, "x@example.jp")
-    assert len({a, mail_id("e.2", MailType.EMAIL_CHANGED, "x@example.jp"),
+    assert (
+        len(
+            {
+                a,
+                mail_id("e.2", MailType.EMAIL_CHANGED, "x@example.jp"),
                 mail_id("e.1", MailType.EMAIL_CHANGED_NOTICE, "x@example.jp"),
-                mail_id("e.1", MailType.EMAIL_CHANGED, "y@example.jp")}) == 4
+                mail_id("e.1", MailType.EMAIL_CHANGED, "y@example.jp"),
+            }
+        )
+        == 4
+    )
     assert a.isalnum() and len(a) == 32
 
 

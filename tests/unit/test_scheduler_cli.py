@@ -46,13 +46,28 @@ def test_an_unknown_job_is_refused_listing_the_jobs():
 
 def test_the_list_shows_schedule_next_run_in_japan_time_and_the_last_result():
     run = JobRun(
-        job=JobName.PURGE_FILINGS, as_of=datetime(2027, 11, 26, 3, tzinfo=JST), business_day=date(2027, 11, 26),
-        ran=True, processed=12, changed=3, status="failed", error="unavailable: 応答なし",
+        job=JobName.PURGE_FILINGS,
+        as_of=datetime(2027, 11, 26, 3, tzinfo=JST),
+        business_day=date(2027, 11, 26),
+        ran=True,
+        processed=12,
+        changed=3,
+        status="failed",
+        error="unavailable: 応答なし",
     )
-    text = list_text(JobList(jobs=[
-        JobInfo(job=JobName.PURGE_FILINGS, schedule="0 3 * * *", next_run_at=datetime(2027, 11, 26, 18, tzinfo=UTC), last_run=run),
-        JobInfo(job=JobName.EXPIRE_ACCOUNTS, schedule="0 9 * * *", next_run_at=None, last_run=None),
-    ]))
+    text = list_text(
+        JobList(
+            jobs=[
+                JobInfo(
+                    job=JobName.PURGE_FILINGS,
+                    schedule="0 3 * * *",
+                    next_run_at=datetime(2027, 11, 26, 18, tzinfo=UTC),
+                    last_run=run,
+                ),
+                JobInfo(job=JobName.EXPIRE_ACCOUNTS, schedule="0 9 * * *", next_run_at=None, last_run=None),
+            ]
+        )
+    )
     assert "2027-11-27 03:00 JST" in text and "2027-11-26 失敗 対象12件 処理3件 エラー: unavailable: 応答なし" in text
     assert "未実行" in text
     assert "既に実行済み" in run_text(run.model_copy(update={"ran": False, "status": "done"}))

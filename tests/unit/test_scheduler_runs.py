@@ -80,7 +80,9 @@ class Audit:
     def __init__(self) -> None:
         self.records: list[tuple[str, str | None, str]] = []
 
-    async def record(self, command: str, *, actor: str | None, target: str | None, result: str, details: dict | None = None) -> None:
+    async def record(
+        self, command: str, *, actor: str | None, target: str | None, result: str, details: dict | None = None
+    ) -> None:
         self.records.append((command, actor, result))
 
 
@@ -221,9 +223,7 @@ async def test_list_jobs_shows_schedule_next_run_and_the_latest_days_result(ledg
     r = runner(ledger, services, clock)
     clock.set(jst(2027, 11, 26, 12))
     await r.run(A, jst(2027, 11, 26))
-    services.fail_next = CommandRefused(
-        ServiceUnavailable("x").error.model_copy(update={"message": "応答なし"})
-    )
+    services.fail_next = CommandRefused(ServiceUnavailable("x").error.model_copy(update={"message": "応答なし"}))
     await r.run(A, jst(2027, 11, 20))  # an operator catching up an older day does not hide today's result
     listing = {info.job: info for info in (await r.list_jobs()).jobs}
     assert set(listing) == set(JobName)

@@ -128,4 +128,18 @@ async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float,
     counters): anyone can make new ones, so they must not pile up forever."""
     return await ensure_kv(js, bucket, history=1, replicas=replicas, ttl_s=ttl_s)
 
-__all__ = ["ACCOUNTS", "INDEX", "LAST_USE", "NOTICES", "ORGANISATIONS", "PASSWORD_EXPIRY", "PENDING", "SESSIONS", "UNKNOWN_LOGINS", "DueIndex", "NoticeFeed", "ensure_expiring_kv"]
+
+__all__ = [
+    "ACCOUNTS",
+    "INDEX",
+    "LAST_USE",
+    "NOTICES",
+    "ORGANISATIONS",
+    "PASSWORD_EXPIRY",
+    "PENDING",
+    "SESSIONS",
+    "UNKNOWN_LOGINS",
+    "DueIndex",
+    "NoticeFeed",
+    "ensure_expiring_kv",
+]

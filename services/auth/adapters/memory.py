@@ -24,9 +24,7 @@ class MemoryRecords:
     async def get(self, key: str) -> Entry | None:
         return self._entries.get(key)
 
-    async def put(
-        self, key: str, state: dict[str, Any], *, expected: Entry | None, events: Sequence[EventDraft] = ()
-    ) -> Entry:
+    async def put(self, key: str, state: dict[str, Any], *, expected: Entry | None, events: Sequence[EventDraft] = ()) -> Entry:
         current = self._entries.get(key)
         if (expected is None and current is not None) or (
             expected is not None and (current is None or current.revision != expected.revision)

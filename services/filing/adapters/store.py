@@ -61,7 +61,7 @@ class IndexRow:
         ]
 
     @staticmethod
-    def unpack(row: list[Any]) -> "IndexRow":
+    def unpack(row: list[Any]) -> IndexRow:
         status = _STATUSES[row[2]]
         return IndexRow(
             reception_number=row[0],
@@ -76,7 +76,7 @@ class IndexRow:
         )
 
     @staticmethod
-    def of(record: FilingRecord) -> "IndexRow":
+    def of(record: FilingRecord) -> IndexRow:
         return IndexRow(
             reception_number=record.reception_number,
             kind=record.kind,
@@ -156,9 +156,7 @@ class FilingStore:
         status_code = _STATUSES.index(status) if status is not None else None
         kind_code = _KINDS.index(kind) if kind is not None else None
         matching = [
-            r
-            for r in reversed(rows)
-            if (status_code is None or r[2] == status_code) and (kind_code is None or r[1] == kind_code)
+            r for r in reversed(rows) if (status_code is None or r[2] == status_code) and (kind_code is None or r[1] == kind_code)
         ]
         start = (page - 1) * page_size
         return len(matching), [IndexRow.unpack(r) for r in matching[start : start + page_size]]

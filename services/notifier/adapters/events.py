@@ -70,7 +70,7 @@ class EventConsumer:
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("notifier: events still in flight after %.0fs; they come back after ack_wait", grace)
             self._task = None
         if self._sub is not None:
@@ -87,7 +87,7 @@ class EventConsumer:
                 want = max(1, min(self._settings.batch, free))
                 try:
                     msgs = await self._sub.fetch(want, timeout=self._settings.fetch_wait_s)
-                except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.TimeoutError):
                     continue
                 except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
                     log.warning("notifier: fetch failed (%s); retrying", exc)
@@ -109,7 +109,7 @@ class EventConsumer:
             # The ack or nak did not reach the server: the event comes back after ack_wait and
             # the ledger tells what became of its mails.
             log.warning("notifier: could not settle %s: %s", msg.subject, exc)
-        except Exception:  # noqa: BLE001 - a task's error would otherwise surface only at shutdown
+        except Exception:
             log.exception("notifier: handling %s failed; it comes back after ack_wait", msg.subject)
         finally:
             self._slots.release()
@@ -130,10 +130,14 @@ class EventConsumer:
             outcome = await self._deliverer.deliver_event(event)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - NATS/KV trouble or a bug: the event is retried, nothing is acked
+        except Exception:
             delay = unexpected_failure_delay(msg.metadata.num_delivered)
-            log.exception("notifier: event %s failed (delivery %d); retrying it in %.0fs",
-                          event.meta.event_id, msg.metadata.num_delivered, delay)
+            log.exception(
+                "notifier: event %s failed (delivery %d); retrying it in %.0fs",
+                event.meta.event_id,
+                msg.metadata.num_delivered,
+                delay,
+            )
             await msg.nak(delay=delay)
             return
         if isinstance(outcome, RetryLater):

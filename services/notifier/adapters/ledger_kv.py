@@ -10,7 +10,6 @@ stream, without reading unrelated records.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime, timedelta
 
@@ -41,9 +40,14 @@ async def open_bucket(js: JetStreamContext, *, replicas: int, keep_days: int) ->
     """The ledger bucket; a record stays `keep_days` after its last change (the delivery log's
     reach, and far beyond the event stream's age, so no event can outlive its mails' records)."""
     return await ensure_kv(
-        js, BUCKET, history=HISTORY, replicas=replicas, ttl_s=keep_days * 86400.0,
+        js,
+        BUCKET,
+        history=HISTORY,
+        replicas=replicas,
+        ttl_s=keep_days * 86400.0,
         description="notifier delivery ledger and log",
     )
+
 
 def _token(value: str | None) -> str:
     return encode_key(value) if value else "_"
@@ -53,9 +57,7 @@ def ledger_key(mail: MailRequest) -> str:
     return f"m.{mail.mail_id}.{_token(mail.auth_id)}.{_token(mail.reception_number)}.{_token(mail.recipient)}"
 
 
-def query_filter(
-    *, auth_id: str | None, reception_number: str | None, recipient: str | None, mail_id: str | None
-) -> str:
+def query_filter(*, auth_id: str | None, reception_number: str | None, recipient: str | None, mail_id: str | None) -> str:
     def part(value: str | None) -> str:
         return encode_key(value) if value else "*"
 
@@ -110,7 +112,7 @@ class KvLedger:
             await self._kv.update(ledger_key(mail), _encode(record, None), last=claim.revision, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
-        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+        except (TimeoutError, nats.errors.Error) as exc:
             raise LedgerUnavailable(str(exc) or exc.__class__.__name__) from exc
         return True
 

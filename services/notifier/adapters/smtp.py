@@ -76,7 +76,7 @@ class SmtpMailer:
                         await conn.connect()
                     except aiosmtplib.SMTPResponseException as exc:
                         raise TemporaryFailure(exc.code, exc.message) from None
-                    except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+                    except (TimeoutError, aiosmtplib.SMTPException, OSError):
                         self._unreachable_until = loop.time() + UNREACHABLE_PAUSE_S
                         raise
                 if isinstance(conn, aiosmtplib.SMTP) and conn.is_ehlo_or_helo_needed:
@@ -104,7 +104,7 @@ class SmtpMailer:
             raise _failure(exc.code, exc.message) from None
         except (TemporaryFailure, PermanentFailure):
             raise
-        except (aiosmtplib.SMTPException, SmtpProtocolError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiosmtplib.SMTPException, SmtpProtocolError, OSError) as exc:
             raise TemporaryFailure(None, f"{exc.__class__.__name__}: {exc}") from None
         finally:
             if keep is None and conn is not None:
@@ -129,5 +129,5 @@ class SmtpMailer:
             if conn is not None and conn.is_connected:
                 try:
                     await asyncio.wait_for(conn.quit(), 2)
-                except (aiosmtplib.SMTPException, SmtpProtocolError, OSError, asyncio.TimeoutError):
+                except (TimeoutError, aiosmtplib.SMTPException, SmtpProtocolError, OSError):
                     conn.close()

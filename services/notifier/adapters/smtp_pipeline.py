@@ -115,7 +115,9 @@ class PipelinedConnection(asyncio.Protocol):
                 self._waiter = None
         return self._replies.popleft()
 
-    async def transaction(self, sender: bytes, recipient: bytes, message: bytes) -> tuple[SmtpAnswer, SmtpAnswer, SmtpAnswer, SmtpAnswer | None]:
+    async def transaction(
+        self, sender: bytes, recipient: bytes, message: bytes
+    ) -> tuple[SmtpAnswer, SmtpAnswer, SmtpAnswer, SmtpAnswer | None]:
         """MAIL, RCPT and DATA in one write; the message only after a 354 (RFC 2920 §3.1).
 
         Returns the four replies (the last None when DATA was not accepted); the caller decides
