@@ -12,7 +12,7 @@ from typing import ClassVar
 from pydantic import AwareDatetime, Field
 
 from contracts import subjects as s
-from contracts.common import Ack, Command, Event, Message, Reply, SessionCommand
+from contracts.common import Ack, Command, Event, JobResult, Message, Reply, SessionCommand
 from contracts.organisations import OrganisationKind, Role
 
 SERVICE = "auth"
@@ -83,36 +83,31 @@ class LoginResult(Reply):
     notices: list[Notice] = Field(default_factory=list, description="Current notices (お知らせ).")
 
 
-class Login(Command):
+class Login(Command[LoginResult]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "login")
-    REPLY: ClassVar[type[Reply]] = LoginResult
     auth_id: str = AUTH_ID
     password: str = Field(title="パスワード", description="Password; never logged.", repr=False)
 
 
-class Logout(SessionCommand):
+class Logout(SessionCommand[Ack]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "logout")
-    REPLY: ClassVar[type[Reply]] = Ack
 
 
-class IntrospectSession(Command):
+class IntrospectSession(Command[SessionInfo]):
     """For other services: is this token a live session, and whose? Also refreshes its idle timer."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "introspect_session")
-    REPLY: ClassVar[type[Reply]] = SessionInfo
     session_token: str = Field(description="The token to check.")
 
 
-class ChangePassword(SessionCommand):
+class ChangePassword(SessionCommand[Ack]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_password")
-    REPLY: ClassVar[type[Reply]] = Ack
     current_password: str = Field(title="現在のパスワード", repr=False)
     new_password: str = Field(title="新しいパスワード", repr=False)
 
 
-class ChangeEmail(SessionCommand):
+class ChangeEmail(SessionCommand[Ack]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_email")
-    REPLY: ClassVar[type[Reply]] = Ack
     new_email: str = Field(
         title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one."
     )
@@ -123,39 +118,35 @@ class AccountRegistration(Reply):
     effective_on: date = Field(description="Business day (JST) on which the next-day batch activates the account.")
 
 
-class RegisterAccount(SessionCommand):
+class RegisterAccount(SessionCommand[AccountRegistration]):
     """Officer only: register an organisation's account (利用者情報登録). Takes effect the next day."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "register_account")
-    REPLY: ClassVar[type[Reply]] = AccountRegistration
     organisation: Organisation
     auth_id: str = AUTH_ID
     initial_password: str = Field(title="パスワード", repr=False)
     email: str = EMAIL
 
 
-class ReissueAuthId(SessionCommand):
+class ReissueAuthId(SessionCommand[Ack]):
     """Officer only: mail the holder its auth ID (認証ID再通知)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "reissue_auth_id")
-    REPLY: ClassVar[type[Reply]] = Ack
     organisation_id: str = Field(title="法人番号等", description="Organisation whose valid account's ID is mailed.")
 
 
-class SetPassword(SessionCommand):
+class SetPassword(SessionCommand[Ack]):
     """Officer only: set a new password (forgotten or expired); clears lockout."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "set_password")
-    REPLY: ClassVar[type[Reply]] = Ack
     auth_id: str = AUTH_ID
     new_password: str = Field(title="新しいパスワード", repr=False)
 
 
-class Deregister(SessionCommand):
+class Deregister(SessionCommand[Ack]):
     """Officer only: deregister (抹消) an account; it stops working at once, its sessions end."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "deregister")
-    REPLY: ClassVar[type[Reply]] = Ack
     auth_id: str = AUTH_ID
 
 
@@ -163,11 +154,10 @@ class AccountView(Reply):
     account: AccountState
 
 
-class GetAccount(SessionCommand):
+class GetAccount(SessionCommand[AccountView]):
     """Officer only: read an account's state by auth ID or organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get_account")
-    REPLY: ClassVar[type[Reply]] = AccountView
     auth_id: str | None = Field(default=None, title="認証ID")
     organisation_id: str | None = Field(default=None, title="法人番号等")
 
@@ -176,20 +166,18 @@ class NoticeView(Reply):
     notice: Notice
 
 
-class PublishNotice(SessionCommand):
+class PublishNotice(SessionCommand[NoticeView]):
     """Officer only: publish a notice shown at login (お知らせ)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "publish_notice")
-    REPLY: ClassVar[type[Reply]] = NoticeView
     title: str = Field(title="件名")
     body: str = Field(title="本文")
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
     ends_at: AwareDatetime | None = None
 
 
-class WithdrawNotice(SessionCommand):
+class WithdrawNotice(SessionCommand[Ack]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw_notice")
-    REPLY: ClassVar[type[Reply]] = Ack
     notice_id: str
 
 
@@ -197,18 +185,16 @@ class NoticeList(Reply):
     notices: list[Notice]
 
 
-class ListNotices(Command):
+class ListNotices(Command[NoticeList]):
     """Public: the notices in force now."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list_notices")
-    REPLY: ClassVar[type[Reply]] = NoticeList
 
 
-class CreateOfficer(Command):
+class CreateOfficer(Command[Ack]):
     """Operator only (`ens officer create`): create an officer account. Needs the operator token."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "create_officer")
-    REPLY: ClassVar[type[Reply]] = Ack
     operator_token: str = Field(description="Secret ENS_AUTH_OPERATOR_TOKEN.", repr=False)
     auth_id: str = AUTH_ID
     password: str = Field(title="パスワード", repr=False)
@@ -216,37 +202,25 @@ class CreateOfficer(Command):
     email: str = EMAIL
 
 
-class JobResult(Reply):
-    """Reply of a time-driven (system) command."""
-
-    as_of: AwareDatetime
-    processed: int = Field(description="How many targets were examined.")
-    changed: int = Field(description="How many were changed or notified.")
-    details: dict[str, int] = Field(default_factory=dict)
-
-
-class ActivateDueRegistrations(Command):
+class ActivateDueRegistrations(Command[JobResult]):
     """Scheduler: activate every pending registration whose effective day has come (mail 1)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "activate_due_registrations")
-    REPLY: ClassVar[type[Reply]] = JobResult
     as_of: AwareDatetime
 
 
-class SendPasswordExpiryWarnings(Command):
+class SendPasswordExpiryWarnings(Command[JobResult]):
     """Scheduler: emit PasswordExpiryWarned for passwords that expire in exactly N days (JST) as of the time."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "send_password_expiry_warnings")
-    REPLY: ClassVar[type[Reply]] = JobResult
     as_of: AwareDatetime
     days_before: list[int] = Field(default_factory=lambda: [30, 7])
 
 
-class ExpireIdleAccounts(Command):
+class ExpireIdleAccounts(Command[JobResult]):
     """Scheduler: expire accounts unused for the expiry period as of the time."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "expire_idle_accounts")
-    REPLY: ClassVar[type[Reply]] = JobResult
     as_of: AwareDatetime
 
 

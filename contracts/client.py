@@ -55,13 +55,13 @@ class EnsClient:
         self._nc = nc
         self._timeout = timeout
 
-    async def call(self, command: Command, timeout: float | None = None) -> Reply:
+    async def call(self, command: Command[R], timeout: float | None = None) -> R:
         payload = command.model_dump_json().encode()
         try:
             msg = await self._nc.request(command.SUBJECT, payload, timeout=timeout or self._timeout)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
             raise ServiceUnavailable(command.SUBJECT) from None
-        return decode_reply(msg.data, command.REPLY)
+        return decode_reply(msg.data, command.REPLY)  # type: ignore[return-value]  # REPLY is R by construction (Command.__pydantic_init_subclass__)
 
     async def status(self, service: str, timeout: float = 2.0) -> ServiceStatus:
         subject = subjects.status(service)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -24,11 +24,27 @@ class Reply(Message):
     """Base of every successful reply."""
 
 
-class Command(Message):
-    """Base of every request/reply command. Subclasses set SUBJECT and REPLY."""
+R = TypeVar("R", bound=Reply)
+
+
+class Command(Message, Generic[R]):
+    """Base of every request/reply command: `class Login(Command[LoginResult])`. Subclasses set
+    SUBJECT; REPLY, the reply model, is the type argument, so `EnsClient.call(Login(...))` is
+    typed as returning a LoginResult."""
 
     SUBJECT: ClassVar[str]
     REPLY: ClassVar[type[Reply]]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for base in cls.__mro__:
+            meta = getattr(base, "__pydantic_generic_metadata__", None)
+            if meta and meta.get("origin") is not None and meta.get("args"):
+                reply = meta["args"][0]
+                if isinstance(reply, type) and issubclass(reply, Reply):
+                    cls.REPLY = reply
+                return
 
 
 class Ack(Reply):
@@ -37,7 +53,7 @@ class Ack(Reply):
     ok: bool = Field(default=True, description="Always true; failures come as an ErrorReply.")
 
 
-class SessionCommand(Command):
+class SessionCommand(Command[R], Generic[R]):
     """A command made on behalf of a logged-in user (organisation or officer)."""
 
     session_token: str = Field(
@@ -109,6 +125,15 @@ class Event(Message):
 
     SUBJECT: ClassVar[str]
     meta: EventMeta
+
+
+class JobResult(Reply):
+    """Reply of a time-driven (system) command of any service."""
+
+    as_of: AwareDatetime
+    processed: int = Field(description="How many targets were examined.")
+    changed: int = Field(description="How many were changed or notified.")
+    details: dict[str, int] = Field(default_factory=dict)
 
 
 class ServiceStatusRequest(Message):

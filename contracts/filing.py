@@ -14,7 +14,8 @@ from typing import ClassVar
 from pydantic import AwareDatetime, Field
 
 from contracts import subjects as s
-from contracts.auth import JobResult, Organisation
+from contracts.auth import Organisation
+from contracts.common import JobResult
 from contracts.common import Command, Event, Message, Reply, SessionCommand
 from contracts.organisations import OrganisationKind
 
@@ -154,64 +155,57 @@ class FilingPage(Reply):
 # ---- commands -------------------------------------------------------------------------
 
 
-class SubmitFiling(SessionCommand):
+class SubmitFiling(SessionCommand[FilingAccepted]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     kind: FilingKind = Field(title="届出・報告の種類")
     persons: list[Person] = Field(title="対象者", description=f"1 to {MAX_PERSONS} persons.")
 
 
-class SubmitBulkFiling(SessionCommand):
+class SubmitBulkFiling(SessionCommand[FilingAccepted]):
     """A CSV from the bulk template (CP932/Shift_JIS or UTF-8 with or without BOM), base64-encoded."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit_bulk")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     kind: FilingKind = Field(title="届出・報告の種類")
     filename: str = Field(default="upload.csv", title="ファイル名")
     csv_base64: str = Field(title="CSVファイル", description="The file's bytes, base64.")
 
 
-class ChangeFiling(SessionCommand):
+class ChangeFiling(SessionCommand[FilingAccepted]):
     """Change a pending filing or fix a returned one (which puts it back to pending)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     reception_number: str = Field(title="受付番号")
     based_on_version: int = Field(description="Version the change was made from; stale versions are refused.")
     persons: list[Person] = Field(title="対象者")
 
 
-class WithdrawFiling(SessionCommand):
+class WithdrawFiling(SessionCommand[FilingAccepted]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     reception_number: str = Field(title="受付番号")
     based_on_version: int
 
 
-class CompleteFiling(SessionCommand):
+class CompleteFiling(SessionCommand[FilingAccepted]):
     """Officer only."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "complete")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     reception_number: str = Field(title="受付番号")
     based_on_version: int
 
 
-class ReturnFiling(SessionCommand):
+class ReturnFiling(SessionCommand[FilingAccepted]):
     """Officer only; Japanese-language school reports only. Reasons go to the filer (mail 9)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "return_for_fix")
-    REPLY: ClassVar[type[Reply]] = FilingAccepted
     reception_number: str = Field(title="受付番号")
     based_on_version: int
     reasons: list[str] = Field(title="返却理由", description="At least one reason.")
 
 
-class ListFilings(SessionCommand):
+class ListFilings(SessionCommand[FilingPage]):
     """The caller's organisation's filings, newest first. Officers may name any organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list")
-    REPLY: ClassVar[type[Reply]] = FilingPage
     status: FilingStatus | None = None
     kind: FilingKind | None = None
     organisation_id: str | None = Field(default=None, description="Officers only.")
@@ -219,25 +213,22 @@ class ListFilings(SessionCommand):
     page_size: int = Field(default=50, ge=1, le=200)
 
 
-class GetFiling(SessionCommand):
+class GetFiling(SessionCommand[FilingDetail]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get")
-    REPLY: ClassVar[type[Reply]] = FilingDetail
     reception_number: str = Field(title="受付番号")
 
 
-class PurgeExpiredFilings(Command):
+class PurgeExpiredFilings(Command[JobResult]):
     """Scheduler: delete filings final for longer than the retention period as of the time."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "purge_expired")
-    REPLY: ClassVar[type[Reply]] = JobResult
     as_of: AwareDatetime
 
 
-class ReencryptFilings(Command):
+class ReencryptFilings(Command[JobResult]):
     """Operator: re-encrypt stored personal data under the current key (key rotation)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "reencrypt")
-    REPLY: ClassVar[type[Reply]] = JobResult
     as_of: AwareDatetime
 
 

@@ -107,11 +107,10 @@ class DeliveryLog(Reply):
     records: list[DeliveryRecord]
 
 
-class QueryDeliveryLog(Command):
+class QueryDeliveryLog(Command[DeliveryLog]):
     """Helpdesk/operator: which mails went where, when, with what answer. Give at least one filter."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "query_delivery_log")
-    REPLY: ClassVar[type[Reply]] = DeliveryLog
     auth_id: str | None = None
     reception_number: str | None = None
     recipient: str | None = None

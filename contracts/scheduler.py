@@ -38,11 +38,10 @@ class JobRun(Reply):
     finished_at: AwareDatetime | None = Field(default=None, description="When the run ended (UTC).")
 
 
-class RunJob(Command):
+class RunJob(Command[JobRun]):
     """Run a job as of a time (catch-up, operators, tests). Idempotent per (job, business day)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "run_job")
-    REPLY: ClassVar[type[Reply]] = JobRun
     job: JobName
     as_of: AwareDatetime
     force: bool = Field(default=False, description="Run again even if the day already ran.")
@@ -59,9 +58,8 @@ class JobList(Reply):
     jobs: list[JobInfo]
 
 
-class ListJobs(Command):
+class ListJobs(Command[JobList]):
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "list_jobs")
-    REPLY: ClassVar[type[Reply]] = JobList
 
 
 COMMANDS: tuple[type[Command], ...] = (RunJob, ListJobs)

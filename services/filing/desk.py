@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.auth import JobResult
+from contracts.common import JobResult
 from contracts.filing import (
     ChangeFiling,
     CompleteFiling,

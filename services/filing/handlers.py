@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from contracts.auth import JobResult
+from contracts.common import JobResult
 from contracts.common import Command, ErrorCode
 from contracts.filing import (
     SERVICE,

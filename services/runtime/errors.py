@@ -9,7 +9,6 @@ unexpected errors are logged in full on the service side.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from faststream import Context
@@ -17,6 +16,7 @@ from faststream.middlewares import ExceptionMiddleware
 from pydantic import BaseModel, ValidationError
 
 from contracts.common import AuditRecord, ErrorBody, ErrorCode, ErrorReply, FieldError
+from services.runtime.clock import Clock
 
 log = logging.getLogger("ens.errors")
 
@@ -185,7 +185,7 @@ def envelope_for_validation(exc: ValidationError, model: type[BaseModel] | None 
     return InvalidInput(fields=cleaned).to_reply().model_dump(mode="json")
 
 
-async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any]) -> None:
+async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any], clock: Clock) -> None:
     """A command refused before any handler saw it (its body did not fit the contract) is still
     a command: record it in the audit trail. The body is not trusted, so no actor is named."""
     import contracts
@@ -195,7 +195,7 @@ async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any]) ->
     service = parts[2] if len(parts) > 2 else "unknown"
     command = next((c.__name__ for c in contracts.ALL_COMMANDS if subject == c.SUBJECT), parts[-1])
     record = AuditRecord(
-        at=datetime.now(UTC),
+        at=clock.now(),
         service=service,
         command=command,
         actor=None,
@@ -209,7 +209,7 @@ async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any]) ->
         log.exception("could not audit a refused %s", command)
 
 
-def build_error_middleware(service: str) -> ExceptionMiddleware:
+def build_error_middleware(service: str, clock: Clock) -> ExceptionMiddleware:
     """The edge translator every service's broker uses: exceptions become ErrorReply payloads."""
     middleware = ExceptionMiddleware()
 
@@ -224,7 +224,7 @@ def build_error_middleware(service: str) -> ExceptionMiddleware:
         exc: ValidationError, message: Any = Context("message"), broker: Any = Context("broker")
     ) -> dict[str, Any]:
         envelope = envelope_for_validation(exc)
-        await _audit_refusal(broker, message.raw_message.subject, envelope)
+        await _audit_refusal(broker, message.raw_message.subject, envelope, clock)
         return envelope
 
     @middleware.add_handler(Exception, publish=True)

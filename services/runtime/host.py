@@ -26,7 +26,7 @@ from contracts import subjects
 from contracts.client import CommandRefused, EnsClient
 from contracts.common import Event, ServiceStatus, ServiceStatusRequest
 from services.runtime import nats as ens_nats
-from services.runtime.clock import Clock
+from services.runtime.clock import Clock, SystemClock
 from services.runtime.errors import build_error_middleware
 from services.runtime.settings import RuntimeSettings
 
@@ -79,7 +79,7 @@ class Host:
     started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
-        self.broker = build_broker(self.services, self.settings, self)
+        self.broker = build_broker(self.services, self.settings, self, self.clock)
 
     async def start(self) -> None:
         nc = await ens_nats.connect(self.settings, f"ens-{'+'.join(s.name for s in self.services)}")
@@ -145,10 +145,12 @@ class Host:
         )
 
 
-def build_broker(services: list[Service], settings: RuntimeSettings, host: Host | None = None) -> NatsBroker:
+def build_broker(
+    services: list[Service], settings: RuntimeSettings, host: Host | None = None, clock: Clock | None = None
+) -> NatsBroker:
     broker = NatsBroker(
         settings.nats_servers,
-        middlewares=[build_error_middleware("ens")],
+        middlewares=[build_error_middleware("ens", clock or SystemClock())],
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=2,

@@ -27,7 +27,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats.errors
@@ -40,11 +40,29 @@ from contracts.common import Event, EventMeta
 from services.runtime.clock import Clock
 from services.runtime.keys import decode_key, encode_key
 from services.runtime.nats import kv_current
+from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.outbox")
 
-EventDraft = tuple[type[Event], dict[str, Any]]
-"""An event to record: its class and its fields without `meta` (the store adds the meta)."""
+_DRAFT_META = EventMeta(event_id="draft", occurred_at=datetime(2000, 1, 1, tzinfo=UTC), source="draft")
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event a change causes, checked against its contract when the change is decided; the
+    store gives it its `meta` (deterministic id, time, source) when it records the change."""
+
+    event: Event
+
+    @property
+    def kind(self) -> type[Event]:
+        return type(self.event)
+
+
+def draft(kind: type[Event], **fields: Any) -> EventDraft:
+    """`draft(AccountActivated, auth_id=..., ...)`: the event without its meta. A field the
+    contract does not accept fails here, in the use case that made it, not in the relay."""
+    return EventDraft(kind.model_validate({**fields, "meta": _DRAFT_META}))
 
 BUCKET_HISTORY = 64  # the most JetStream allows; the relay's margin before any revision is dropped
 
@@ -66,28 +84,16 @@ def event_id(source: str, bucket: str, key: str, version: int, index: int) -> st
     return f"{source}.{bucket}.{encode_key(key)}.{version}.{index}"
 
 
-class OutboxStore:
-    """A KV bucket whose entries carry the events their change caused."""
+class KvStore:
+    """A KV bucket of documents `{"v": version, "state": ..., "events": [...]}` written by
+    compare-and-set. Its changes record no events; see `OutboxStore` for those that do."""
 
-    def __init__(
-        self,
-        kv: KeyValue,
-        *,
-        js: JetStreamContext | None = None,
-        source: str,
-        bucket: str,
-        clock: Clock,
-        keep_events_for: timedelta = timedelta(minutes=30),
-        keep_events: int = 16,
-    ) -> None:
+    def __init__(self, kv: KeyValue, *, js: JetStreamContext | None = None, bucket: str, clock: Clock) -> None:
         self._kv = kv
         # The JetStream context for whole-bucket reads; by default the one the bucket was opened with.
         self._js: JetStreamContext = js if js is not None else kv._js
-        self._source = source
         self._bucket = bucket
         self._clock = clock
-        self._keep_for = keep_events_for
-        self._keep = keep_events
 
     @property
     def kv(self) -> KeyValue:
@@ -107,21 +113,13 @@ class OutboxStore:
         doc = json.loads(value)
         return Entry(key=key, state=doc["state"], revision=revision, version=doc["v"], events=tuple(doc["events"]))
 
-    async def put(
-        self,
-        key: str,
-        state: dict[str, Any],
-        *,
-        expected: Entry | None,
-        events: Sequence[EventDraft] = (),
-    ) -> Entry:
-        """Write state and its events in one compare-and-set; `expected=None` means create."""
-        now = self._clock.now()
+    async def put(self, key: str, state: dict[str, Any], *, expected: Entry | None) -> Entry:
+        """Write state in one compare-and-set; `expected=None` means create."""
+        return await self._write(key, state, expected, [])
+
+    async def _write(self, key: str, state: dict[str, Any], expected: Entry | None, events: list[dict[str, Any]]) -> Entry:
         version = expected.version + 1 if expected else 1
-        recorded = [self._record(key, version, i, cls, fields, now) for i, (cls, fields) in enumerate(events)]
-        recent = [e for e in (expected.events if expected else ()) if self._is_recent(e, now)]
-        kept = (recent + recorded)[-max(self._keep, len(recorded)) :]
-        value = json.dumps({"v": version, "state": state, "events": kept}, ensure_ascii=False).encode()
+        value = json.dumps({"v": version, "state": state, "events": events}, ensure_ascii=False).encode()
         try:
             if expected is None:
                 revision = await self._kv.create(encode_key(key), value)
@@ -129,7 +127,7 @@ class OutboxStore:
                 revision = await self._kv.update(encode_key(key), value, last=expected.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             raise StaleRevision(key) from None
-        return Entry(key=key, state=state, revision=revision, version=version, events=tuple(kept))
+        return Entry(key=key, state=state, revision=revision, version=version, events=tuple(events))
 
     async def delete(self, key: str, expected: Entry) -> None:
         """Remove an entity (e.g. retention); records no event."""
@@ -145,12 +143,49 @@ class OutboxStore:
         """Every live entry, read in one pass (no get per key)."""
         return [self.decode(decode_key(k), v, rev) for k, v, rev in await kv_current(self._js, self._bucket)]
 
-    def _record(
-        self, key: str, version: int, index: int, cls: type[Event], fields: dict[str, Any], now: datetime
-    ) -> dict[str, Any]:
+
+class OutboxStore(KvStore):
+    """A KV bucket whose entries carry the events their change caused.
+
+    Make one through `Outbox`, which creates the relay that publishes those events with it: an
+    event recorded in a bucket nobody relays would be stored and never published."""
+
+    def __init__(
+        self,
+        kv: KeyValue,
+        *,
+        js: JetStreamContext | None = None,
+        source: str,
+        bucket: str,
+        clock: Clock,
+        keep_events_for: timedelta = timedelta(minutes=30),
+        keep_events: int = 16,
+    ) -> None:
+        super().__init__(kv, js=js, bucket=bucket, clock=clock)
+        self._source = source
+        self._keep_for = keep_events_for
+        self._keep = keep_events
+
+    async def put(
+        self,
+        key: str,
+        state: dict[str, Any],
+        *,
+        expected: Entry | None,
+        events: Sequence[EventDraft] = (),
+    ) -> Entry:
+        """Write state and its events in one compare-and-set; `expected=None` means create."""
+        now = self._clock.now()
+        version = expected.version + 1 if expected else 1
+        recorded = [self._record(key, version, i, d, now) for i, d in enumerate(events)]
+        recent = [e for e in (expected.events if expected else ()) if self._is_recent(e, now)]
+        kept = (recent + recorded)[-max(self._keep, len(recorded)) :]
+        return await self._write(key, state, expected, kept)
+
+    def _record(self, key: str, version: int, index: int, d: EventDraft, now: datetime) -> dict[str, Any]:
         eid = event_id(self._source, self._bucket, key, version, index)
-        event = cls(meta=EventMeta(event_id=eid, occurred_at=now, source=self._source), **fields)
-        return {"id": eid, "subject": cls.SUBJECT, "at": now.isoformat(), "data": event.model_dump(mode="json")}
+        event = d.event.model_copy(update={"meta": EventMeta(event_id=eid, occurred_at=now, source=self._source)})
+        return {"id": eid, "subject": d.kind.SUBJECT, "at": now.isoformat(), "data": event.model_dump(mode="json")}
 
     def _is_recent(self, recorded: dict[str, Any], now: datetime) -> bool:
         return now - datetime.fromisoformat(recorded["at"]) < self._keep_for
@@ -280,3 +315,31 @@ class OutboxRelay:
         for m in msgs:
             await m.ack()
         self._hook("after_ack")
+
+
+class Outbox:
+    """A bucket whose changes cause events, made together with the relay that publishes them.
+
+    Events ride on an entry while they are younger than half the event stream's duplicate
+    window (RuntimeSettings), so any republish lands inside the window that drops it."""
+
+    def __init__(
+        self,
+        kv: KeyValue,
+        js: JetStreamContext,
+        *,
+        source: str,
+        bucket: str,
+        clock: Clock,
+        runtime: RuntimeSettings,
+        crash_hook: CrashHook | None = None,
+    ) -> None:
+        keep_for = timedelta(seconds=runtime.events_duplicate_window_s / 2)
+        self.store = OutboxStore(kv, js=js, source=source, bucket=bucket, clock=clock, keep_events_for=keep_for)
+        self.relay = OutboxRelay(js, bucket, crash_hook=crash_hook)
+
+    async def start(self) -> None:
+        await self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()

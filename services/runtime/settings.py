@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from datetime import time
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -54,6 +55,13 @@ class RuntimeSettings(BaseSettings):
         description=(
             "Commands of one kind a replica works on at once. One at a time would leave the CPU idle while a "
             "command waits for NATS (a login waiting for its session write holds up the next login's hash)."
+        ),
+    )
+    activation_time: time = Field(
+        default=time(9, 0),
+        description=(
+            "JST time of day of the next-day registration activation (SPEC §1): auth activates registrations from "
+            "then and the scheduler runs the activation batch then. One setting, so the two cannot disagree."
         ),
     )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas of streams and buckets (3 on a cluster).")

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from contracts.auth import JobResult
+from contracts.common import JobResult
 from contracts.client import CommandRefused
 from contracts.common import Command
 from contracts.scheduler import JobInfo, JobList, JobName, JobRun

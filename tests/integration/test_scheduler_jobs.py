@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from contracts import auth, filing
-from contracts.auth import JobResult
+from contracts.common import JobResult
 from contracts.common import ErrorCode
 from contracts.scheduler import JobList, JobName, JobRun, ListJobs, RunJob
 from services.runtime.clock import JST, FakeClock, business_day

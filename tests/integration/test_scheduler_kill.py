@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
 
-from contracts.auth import ActivateDueRegistrations, JobResult  # noqa: E402
+from contracts.auth import ActivateDueRegistrations
+from contracts.common import JobResult  # noqa: E402
 from contracts.scheduler import JobName  # noqa: E402
 from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402
 from services.runtime.service import ServiceBase  # noqa: E402

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from contracts import auth, filing
-from contracts.auth import JobResult
+from contracts.common import JobResult
 from contracts.client import CommandRefused, ServiceUnavailable
 from contracts.common import Command
 from contracts.scheduler import JobName
