@@ -7,9 +7,7 @@ line naming the cause and exit code 2; no traceback reaches the terminal.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
-import os
 import signal
 import sys
 from contextlib import AsyncExitStack
@@ -22,6 +20,10 @@ import nats.errors
 
 from contracts import subjects
 from contracts.client import CommandRefused, EnsClient
+from ens.commands import auth as auth_commands
+from ens.commands import filing as filing_commands
+from ens.commands import jobs as jobs_commands
+from ens.commands import mail as mail_commands
 from services.runtime.clock import SystemClock
 from services.runtime.logging import configure_logging
 from services.runtime.settings import RuntimeSettings, SettingsError, load_settings, run_event_loop
@@ -81,10 +83,21 @@ def cli() -> None:
 # ---- running ------------------------------------------------------------------------------
 
 
-async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) -> None:
+async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, dev_secrets: dict[str, str] | None = None) -> None:
+    from dataclasses import replace
+
+    from ens.devsecrets import suite_settings
     from ens.embedded import MailSink, NatsServerProcess
+    from ens.settings import CliSettings
     from ens.suite import build_services
     from services.runtime.host import Host
+
+    try:
+        cli_settings = load_settings(CliSettings)
+        suite = suite_settings(dev_secrets or {}).loaded(names)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -92,7 +105,7 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) ->
         loop.add_signal_handler(sig, stop.set)
 
     async with AsyncExitStack() as stack:
-        mail_note = f"SMTP server {os.environ.get('ENS_SMTP_HOST')}:{os.environ.get('ENS_SMTP_PORT', '25')}"
+        mail_note = f"SMTP server {suite.smtp.host}:{suite.smtp.port}" if suite.smtp else ""
         if embedded:
             if not await nats_answers(settings.nats_servers[0]):
                 parts = urlsplit(settings.nats_servers[0])
@@ -111,27 +124,24 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool) ->
                 click.echo(
                     f"ens: started nats-server (pid {server.proc.pid if server.proc else '?'}) at {server.url}, store {server.store_dir}"
                 )
-            if not os.environ.get("ENS_SMTP_HOST"):
-                sink = MailSink(port=int(os.environ.get("ENS_SINK_PORT", "2525")), maildir=settings.data_dir / "mail")
+            if suite.smtp is not None and not suite.smtp.host:
+                sink = MailSink(port=cli_settings.sink_port, maildir=settings.data_dir / "mail")
                 try:
                     await sink.start()
                 except OSError as exc:
                     fail(f"could not start the mail sink on port {sink.port} (ENS_SINK_PORT): {exc.strerror}")
                 stack.push_async_callback(sink.stop)
-                os.environ["ENS_SMTP_HOST"] = sink.host
-                os.environ["ENS_SMTP_PORT"] = str(sink.port)
+                suite = replace(suite, smtp=suite.smtp.model_copy(update={"host": sink.host, "port": sink.port}))
                 mail_note = f"local mail sink {sink.host}:{sink.port}, each mail kept as a file in {sink.maildir}"
-        try:
-            services = build_services(names, settings, SystemClock())
-        except SettingsError as exc:
-            fail(str(exc))
+        services = build_services(names, settings, SystemClock(), suite)
         host = Host(services, settings, SystemClock())
         try:
             await asyncio.wait_for(host.start(), timeout=120)
         except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)
-        click.echo(f"ens: mail goes to the {mail_note}")
+        if mail_note:
+            click.echo(f"ens: mail goes to the {mail_note}")
         click.echo(f"ens: ready — {', '.join(names)} on {settings.nats_url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
         await stop.wait()
@@ -146,10 +156,10 @@ def up() -> None:
     configure_logging(settings.log_level, settings.log_format)
     from ens import devsecrets
 
-    path, created = devsecrets.ensure(settings.data_dir)
+    path, created, secrets = devsecrets.ensure(settings.data_dir)
     if created:
         click.echo(f"ens: made development secrets in {path} (set ENS_AUTH_OPERATOR_TOKEN and ENS_FILING_KEYS in production)")
-    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True), settings)
+    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True, dev_secrets=secrets), settings)
 
 
 @cli.command()
@@ -218,12 +228,8 @@ def demo() -> None:
     sys.exit(asyncio.run(run_demo()))
 
 
-for _module in ("auth", "filing", "mail", "jobs"):
-    try:
-        importlib.import_module(f"ens.commands.{_module}").register(cli)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"ens.commands.{_module}":
-            raise
+for _commands in (auth_commands, filing_commands, mail_commands, jobs_commands):
+    _commands.register(cli)
 
 
 def main() -> None:

@@ -26,19 +26,26 @@ import click
 from pydantic import BaseModel
 
 from contracts.client import CommandRefused, EnsClient
+from ens.settings import CliSettings
+from services.runtime.settings import SettingsError, load_settings
 
 T = TypeVar("T")
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON (for scripts).")
 
 
+def cli_settings() -> CliSettings:
+    """The `ens` command's own settings; a bad one ends the command with one line naming it."""
+    try:
+        return load_settings(CliSettings)
+    except SettingsError as exc:
+        click.echo(f"ens: {exc}", err=True)
+        sys.exit(2)
+
+
 def session_file() -> Path:
     """Where the logged-in session token is kept: ENS_SESSION_FILE or ~/.config/ens/session.json (mode 0600)."""
-    configured = os.environ.get("ENS_SESSION_FILE")
-    if configured:
-        return Path(configured)
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    return base / "ens" / "session.json"
+    return cli_settings().session_path
 
 
 def save_session(data: dict[str, Any]) -> Path:

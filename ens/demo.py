@@ -15,15 +15,18 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from contracts import auth, filing, notifier, scheduler
 from contracts.client import CommandRefused, EnsClient
-from contracts.common import ErrorCode
+from contracts.common import Command, ErrorCode, Reply
 from contracts.organisations import OrganisationKind
 from ens.embedded import MailSink, NatsServerProcess, free_port
 from services.runtime.clock import FakeClock, business_day, jst_at
+
+R = TypeVar("R", bound=Reply)
 
 OFFICER_ID = "officer01"
 OFFICER_PW = "Officer#2027pw"
@@ -58,13 +61,13 @@ class Story:
         self.operator_token = operator_token
         self.say = say
 
-    async def step(self, title: str, command: object) -> object:
+    async def step(self, title: str, command: Command[R]) -> R:
         self.say(f"  - {title}")
-        return await self.c.call(command)  # type: ignore[arg-type]
+        return await self.c.call(command)
 
-    async def refused(self, title: str, command: object, code: ErrorCode) -> None:
+    async def refused(self, title: str, command: Command[Any], code: ErrorCode) -> None:
         try:
-            await self.c.call(command)  # type: ignore[arg-type]
+            await self.c.call(command)
         except CommandRefused as exc:
             if exc.code != code:
                 raise
@@ -92,7 +95,7 @@ class Story:
                 email="officer@ens.example.jp",
             ),
         )
-        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
+        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
         org = auth.Organisation(organisation_id=ORG_ID, kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社サンプル")
         await self.step(
             "職員が所属機関の利用者情報を登録",
@@ -106,7 +109,7 @@ class Story:
         )
         await self.refused("登録当日のログイン", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.REGISTRATION_PENDING)
         await self.next_morning()
-        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
+        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
         await c.call(auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW))
         say("  - 所属機関がログイン")
 
@@ -120,9 +123,9 @@ class Story:
             "5回失敗後、正しいパスワードでも", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.ACCOUNT_LOCKED
         )
         self.clock.advance(hours=24)
-        session = (await c.call(auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW))).session_token  # type: ignore[attr-defined]
+        session = (await c.call(auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW))).session_token
         say("  - 24時間後、ロックが解除されログイン")
-        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
+        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
 
         say("3. パスワード・メールアドレス・認証ID")
         await self.step(
@@ -152,7 +155,7 @@ class Story:
                 csv_base64=bulk_csv(persons),
             ),
         )
-        f = accepted.filing  # type: ignore[attr-defined]
+        f = accepted.filing
         changed = await self.step(
             f"届出の変更（受付番号 {f.reception_number}）",
             filing.ChangeFiling(
@@ -164,7 +167,7 @@ class Story:
             filing.WithdrawFiling(
                 session_token=session, reception_number=f.reception_number, based_on_version=changed.filing.version
             ),
-        )  # type: ignore[attr-defined]
+        )
 
         say("5. 日本語教育機関の報告と修正依頼")
         school = auth.Organisation(
@@ -181,8 +184,8 @@ class Story:
             ),
         )
         await self.next_morning()
-        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
-        school_session = (await c.call(auth.Login(auth_id=SCHOOL_AUTH_ID, password=SCHOOL_PW))).session_token  # type: ignore[attr-defined]
+        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
+        school_session = (await c.call(auth.Login(auth_id=SCHOOL_AUTH_ID, password=SCHOOL_PW))).session_token
         students = [persons[0].model_copy(update={"event_date": None})]
         report = (
             await self.step(
@@ -191,7 +194,7 @@ class Story:
                     session_token=school_session, kind=filing.FilingKind.SCHOOL_PERIODIC_REPORT, persons=students
                 ),
             )
-        ).filing  # type: ignore[attr-defined]
+        ).filing
         returned = (
             await self.step(
                 "職員が修正依頼（返却）",
@@ -202,7 +205,7 @@ class Story:
                     reasons=["在籍者数の記載が誤っています。"],
                 ),
             )
-        ).filing  # type: ignore[attr-defined]
+        ).filing
         fixed = students + [persons[1].model_copy(update={"event_date": None})]
         await self.step(
             "修正して再提出",
@@ -215,8 +218,8 @@ class Story:
         )
 
         say("6. パスワード有効期限切れ間近")
-        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token  # type: ignore[attr-defined]
-        account = (await c.call(auth.GetAccount(session_token=officer, auth_id=ORG_AUTH_ID))).account  # type: ignore[attr-defined]
+        officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
+        account = (await c.call(auth.GetAccount(session_token=officer, auth_id=ORG_AUTH_ID))).account
         expires_on = business_day(account.password_expires_at)
         self.clock.set(jst_at(expires_on - timedelta(days=30), time(9, 0)))
         self.say(f"  - {business_day(self.clock.now()).isoformat()}: 有効期限30日前の警告を送信")
@@ -259,7 +262,7 @@ async def _wait_for_all_types(
         records: list[notifier.DeliveryRecord] = []
         for auth_id in auth_ids:
             log = await client.call(notifier.QueryDeliveryLog(auth_id=auth_id, limit=1000))
-            records += log.records  # type: ignore[attr-defined]
+            records += log.records
         sent = {r.mail_type for r in records if r.status == notifier.DeliveryStatus.SENT}
         if sent >= set(notifier.MailType) or asyncio.get_running_loop().time() > deadline:
             return records
@@ -267,11 +270,13 @@ async def _wait_for_all_types(
 
 
 async def run_demo(say: Callable[[str], None] = _say) -> int:
-    import os
+    from dataclasses import replace
 
+    from ens import devsecrets
     from ens.suite import build_services
+    from services.notifier.settings import SmtpSettings
     from services.runtime.host import Host
-    from services.runtime.settings import RuntimeSettings
+    from services.runtime.settings import RuntimeSettings, load_settings
 
     with tempfile.TemporaryDirectory(prefix="ens-demo-") as tmp:
         base = Path(tmp)
@@ -281,19 +286,19 @@ async def run_demo(say: Callable[[str], None] = _say) -> int:
         await sink.start()
         host = None
         try:
-            os.environ["ENS_SMTP_HOST"], os.environ["ENS_SMTP_PORT"] = sink.host, str(sink.port)
-            from ens import devsecrets
-
-            devsecrets.ensure(base)
+            # The demo's own secrets and mail sink, whatever the environment says.
+            secrets = devsecrets.generate()
+            suite = replace(devsecrets.suite_settings(secrets), smtp=load_settings(SmtpSettings, host=sink.host, port=sink.port))
             clock = FakeClock(Story.started)
             settings = RuntimeSettings(nats_url=server.url, data_dir=base)
-            host = Host(build_services(["auth", "filing", "notifier", "scheduler"], settings, clock), settings, clock)
+            names = ["auth", "filing", "notifier", "scheduler"]
+            host = Host(build_services(names, settings, clock, suite), settings, clock)
             await host.start()
             assert host.ctx is not None
             say(
                 f"ENS demo — 組み込みスイート（NATS {server.url}, メール受信 {sink.host}:{sink.port}, 模擬時計 {clock.now():%Y-%m-%d}）"
             )
-            story = Story(host.ctx.client, clock, sink, os.environ["ENS_AUTH_OPERATOR_TOKEN"], say)
+            story = Story(host.ctx.client, clock, sink, secrets["ENS_AUTH_OPERATOR_TOKEN"], say)
             try:
                 await story.play()
             except CommandRefused as exc:

@@ -12,10 +12,13 @@ import os
 import secrets
 from pathlib import Path
 
+from ens.suite import SuiteSettings
+from services.runtime.settings import load_settings
+
 FILE = "secrets.env"
 
 
-def _generate() -> dict[str, str]:
+def generate() -> dict[str, str]:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
     return {
         "ENS_AUTH_OPERATOR_TOKEN": secrets.token_urlsafe(32),
@@ -35,20 +38,35 @@ def read(data_dir: Path) -> dict[str, str]:
     return out
 
 
-def ensure(data_dir: Path) -> tuple[Path, bool]:
-    """Put any missing secret into the environment, from the file or freshly made. Returns (file, created)."""
+def ensure(data_dir: Path) -> tuple[Path, bool, dict[str, str]]:
+    """The development secrets, from the file or freshly made: (file, created, values).
+
+    Only those the environment does not set are returned: a real ENS_AUTH_OPERATOR_TOKEN or
+    ENS_FILING_KEYS always wins. The caller hands them to the settings classes; the process
+    environment is left as it was."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / FILE
     created = False
     values = read(data_dir)
     if not values:
-        values = _generate()
+        values = generate()
         path.write_text(
             "# development secrets made by `ens up`; do not use in production\n"
             + "".join(f"{k}={v}\n" for k, v in values.items())
         )
         path.chmod(0o600)
         created = True
-    for name, value in values.items():
-        os.environ.setdefault(name, value)
-    return path, created
+    return path, created, {name: value for name, value in values.items() if not os.environ.get(name)}
+
+
+def suite_settings(values: dict[str, str]) -> SuiteSettings:
+    """Settings for an embedded suite with the development secrets the environment lacks."""
+    from services.auth.settings import AuthSettings
+    from services.filing.settings import FilingSettings
+
+    auth = filing = None
+    if "ENS_AUTH_OPERATOR_TOKEN" in values:
+        auth = load_settings(AuthSettings, operator_token=values["ENS_AUTH_OPERATOR_TOKEN"])
+    if "ENS_FILING_KEYS" in values:
+        filing = load_settings(FilingSettings, keys=values["ENS_FILING_KEYS"])
+    return SuiteSettings(auth=auth, filing=filing)

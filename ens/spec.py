@@ -1,44 +1,55 @@
-"""The AsyncAPI 3.0 document of the whole suite, generated from the services' FastStream routers."""
+"""The AsyncAPI 3.0 document of the whole suite, generated from the services' handler tables.
+
+The document describes subjects and messages, so it is made from what declares them — each
+service's `handlers.HANDLERS` table and its contract's events — without building a service:
+no settings, no secrets, nothing connected.
+"""
 
 from __future__ import annotations
 
-import base64
+import importlib
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from faststream.nats import NatsRouter
 
 from contracts import subjects
-from services.runtime.clock import SystemClock
-from services.runtime.host import asyncapi_document
+from contracts.common import Event
+from services.runtime.host import ServiceContext, asyncapi_document
+from services.runtime.pipeline import Pipeline, mount
 from services.runtime.settings import RuntimeSettings
 
-# Building the services needs their secrets; the document never contains them.
-_SPEC_ONLY_ENV = {
-    "ENS_AUTH_OPERATOR_TOKEN": "spec-generation-only-operator-token",
-    "ENS_FILING_KEYS": "spec:" + base64.urlsafe_b64encode(bytes(32)).decode().rstrip("="),
-}
+
+@dataclass
+class _Declared:
+    """A service as far as its subjects go: name, command router, events. Never started."""
+
+    name: str
+    events: tuple[type[Event], ...]
+    router: NatsRouter = field(default_factory=NatsRouter)
+
+    def owns(self) -> list[str]:
+        return []
+
+    async def start(self, ctx: ServiceContext) -> None:
+        raise RuntimeError("a service declared for the AsyncAPI document is never started")
+
+    async def stop(self) -> None:
+        return None
 
 
-@contextmanager
-def _spec_env() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in _SPEC_ONLY_ENV}
-    os.environ.update(_SPEC_ONLY_ENV)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+def declared_services() -> list[_Declared]:
+    out = []
+    for name in subjects.SERVICES:
+        table = importlib.import_module(f"services.{name}.handlers").HANDLERS
+        contract = importlib.import_module(f"contracts.{name}")
+        service = _Declared(name, tuple(contract.EVENTS))
+        mount(service.router, Pipeline[object, object](name), table, concurrency=1)
+        out.append(service)
+    return out
 
 
 def generate() -> str:
-    from ens.suite import build_services
-
     runtime = RuntimeSettings(nats_url="nats://localhost:4222")
-    with _spec_env():
-        services = build_services(list(subjects.SERVICES), runtime, SystemClock())
-    doc = asyncapi_document(services, runtime).to_specification().to_jsonable()
+    doc = asyncapi_document(list(declared_services()), runtime).to_specification().to_jsonable()  # type: ignore[arg-type]
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

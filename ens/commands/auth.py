@@ -6,7 +6,6 @@ the operator token comes from ENS_AUTH_OPERATOR_TOKEN.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 
@@ -14,7 +13,7 @@ import click
 
 from contracts import auth as a
 from contracts.organisations import OrganisationKind
-from ens.clientutil import ask_secret, call, clear_session, json_option, save_session, session_token
+from ens.clientutil import ask_secret, call, clear_session, cli_settings, json_option, save_session, session_token
 from services.runtime.clock import JST
 
 
@@ -79,7 +78,8 @@ def register(cli: click.Group) -> None:
     @json_option
     def officer_create(auth_id: str, name: str, email: str, as_json: bool) -> None:
         """Create an officer account; needs ENS_AUTH_OPERATOR_TOKEN. The password is asked for."""
-        token = os.environ.get("ENS_AUTH_OPERATOR_TOKEN")
+        secret = cli_settings().operator_token
+        token = secret.get_secret_value() if secret is not None else ""
         if not token:
             click.echo("ens: setting ENS_AUTH_OPERATOR_TOKEN: is required for operator commands", err=True)
             sys.exit(2)

@@ -8,7 +8,6 @@ ENS_FILING_MAX_UPLOAD_BYTES) is refused on the spot instead of pushing megabytes
 from __future__ import annotations
 
 import base64
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from contracts import filing as f
 from contracts.client import CommandRefused
 from contracts.common import ErrorBody, ErrorCode
-from ens.clientutil import call, json_option, print_refusal, session_token
+from ens.clientutil import call, cli_settings, json_option, print_refusal, session_token
 from services.runtime.clock import JST
 
 KINDS = [k.value for k in f.FilingKind]
@@ -76,7 +75,7 @@ def detail_text(reply: f.FilingDetail) -> str:
 
 
 def upload_limit() -> int:
-    return int(os.environ.get("ENS_FILING_MAX_UPLOAD_BYTES") or f.MAX_UPLOAD_BYTES)
+    return cli_settings().filing_upload_limit
 
 
 def refuse_locally(code: ErrorCode, message: str, as_json: bool, field: str = "csv_base64") -> None:

@@ -1,0 +1,49 @@
+"""Settings of the `ens` command itself (env prefix ENS_), validated like the services' own.
+
+The CLI is the edge where the environment is read: it loads these and each hosted service's
+settings class once, and passes them in. Nothing under services/ reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.filing import MAX_UPLOAD_BYTES
+
+
+class CliSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENS_", extra="ignore", frozen=True)
+
+    sink_port: int = Field(
+        default=2525, ge=1, le=65535, description="Port of the local mail sink `ens up` starts when ENS_SMTP_HOST is unset."
+    )
+    session_file: Path | None = Field(
+        default=None,
+        description="Where `ens login` keeps the session token (mode 0600); default ~/.config/ens/session.json.",
+    )
+    xdg_config_home: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("XDG_CONFIG_HOME"),
+        description="The XDG base directory for the default session file.",
+    )
+    filing_upload_limit: int = Field(
+        default=MAX_UPLOAD_BYTES,
+        ge=1,
+        validation_alias=AliasChoices("ENS_FILING_MAX_UPLOAD_BYTES"),
+        description="Largest CSV `ens filing submit-bulk` sends; the same variable the filing service refuses above.",
+    )
+    operator_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ENS_AUTH_OPERATOR_TOKEN"),
+        description="Operator token for `ens officer create` (the auth service's ENS_AUTH_OPERATOR_TOKEN).",
+    )
+
+    @property
+    def session_path(self) -> Path:
+        if self.session_file is not None:
+            return self.session_file
+        base = self.xdg_config_home or Path.home() / ".config"
+        return base / "ens" / "session.json"
