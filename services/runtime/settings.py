@@ -38,8 +38,8 @@ class RuntimeSettings(BaseSettings):
         description="NATS server URL(s), comma-separated for a cluster (nats:// or tls://).",
     )
     data_dir: Path = Field(default=Path(".ens"), description="Where `ens up` keeps NATS data, mail and dev secrets.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Level of the suite's own log lines.")
+    log_format: Literal["text", "json"] = Field(default="text", description="`text` for a terminal, `json` (one object a line) for a log collector.")
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description=(
