@@ -1,17 +1,19 @@
 # Two entry points for a fresh machine with only Python 3.11+ and make:
 #   make up    set everything up, then run the whole suite (embedded NATS and a local mail sink)
-#   make test  set everything up, then run the tests
+#   make test  set everything up, then check lint and types and run every test
+# For the edit loop: make test-fast (unit + integration tests not marked slow), make lint.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+CODE := contracts services ens tests bench
 
-.PHONY: setup up test bench asyncapi clean
+.PHONY: setup up test test-fast lint format docs bench asyncapi clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -19,11 +21,27 @@ setup: $(STAMP)
 up: $(STAMP)
 	$(BIN)/ens up
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy contracts services ens
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
+
+test: lint
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" tests/unit tests/integration
+
+docs: $(STAMP)
+	$(BIN)/python -m ens.readme
+	$(BIN)/ens asyncapi
 
 asyncapi: $(STAMP)
 	$(BIN)/ens asyncapi
 
 clean:
-	rm -rf $(VENV) .ens .pytest_cache
+	rm -rf $(VENV) .ens .pytest_cache .mypy_cache .ruff_cache

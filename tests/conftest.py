@@ -75,3 +75,13 @@ async def mail_sink(tmp_path: Path) -> AsyncIterator[MailSink]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Kill tests (files named *_kill.py) and the whole-suite tier are slow: `make test-fast`
+    leaves them out, `make test` runs them."""
+    slow = pytest.mark.slow
+    for item in items:
+        path = item.path
+        if path.stem.endswith("_kill") or "e2e" in path.parts:
+            item.add_marker(slow)
