@@ -1,51 +1,39 @@
-"""Composition root of the filing service: builds it from settings; nothing connects at import."""
+"""Composition root of the filing service: builds it from the settings it is given; nothing
+connects at import, nothing reads the environment."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from contracts import filing as contract
-from services.filing import handlers
+from services.filing.adapters.cipher import PersonCipher
 from services.filing.adapters.sessions import SessionGate
-from services.filing.adapters.store import BUCKETS, COUNTERS, FILINGS, INDEX, FilingStore
-from services.filing.desk import FilingDesk
-from services.filing.protection import PersonCipher
+from services.filing.adapters.store import BUCKETS, COUNTERS, FILINGS, INDEX, KvFilingStore
+from services.filing.domain.lifecycle import Caller
+from services.filing.handlers import HANDLERS
+from services.filing.ports import FilingDeps
 from services.filing.settings import FilingSettings
-from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
-from services.runtime.outbox import BUCKET_HISTORY, OutboxRelay, OutboxStore
+from services.runtime.outbox import BUCKET_HISTORY, Outbox
 from services.runtime.service import ServiceBase
-from services.runtime.settings import RuntimeSettings, load_settings
+from services.runtime.settings import RuntimeSettings
 
 
-class FilingService(ServiceBase):
+async def resolve(deps: FilingDeps, token: str) -> Caller:
+    """The pipeline's principal step: auth says who holds the session (briefly cached)."""
+    return await deps.sessions.caller(token)
+
+
+class FilingService(ServiceBase[FilingDeps, Caller]):
     name = contract.SERVICE
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: FilingSettings, clock: Clock) -> None:
-        super().__init__(runtime)
-        self.runtime = runtime
+        super().__init__(runtime, HANDLERS, resolve)
         self.settings = settings
         self.clock = clock
         self.cipher = PersonCipher(settings.key_ring())  # a bad key ring fails here, before start
-        self._desk: FilingDesk | None = None
-        self._auditor: Auditor | None = None
-        self._relay: OutboxRelay | None = None
-        handlers.register(self)
-
-    @property
-    def desk(self) -> FilingDesk:
-        if self._desk is None:
-            raise RuntimeError("filing service used before start()")
-        return self._desk
-
-    @property
-    def auditor(self) -> Auditor:
-        if self._auditor is None:
-            raise RuntimeError("filing service used before start()")
-        return self._auditor
+        self._outbox: Outbox | None = None
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS]
@@ -60,25 +48,25 @@ class FilingService(ServiceBase):
         counters = await ensure_kv(
             ctx.js, COUNTERS, history=1, replicas=replicas, description="reception number counters per JST day"
         )
-        keep_for = self.runtime.events_duplicate_window_s / 2
-        outbox = OutboxStore(
-            filings, js=ctx.js, source=self.name, bucket=FILINGS, clock=self.clock, keep_events_for=timedelta(seconds=keep_for)
+        outbox = Outbox(filings, ctx.js, source=self.name, bucket=FILINGS, clock=self.clock, runtime=self.runtime)
+        self.bind(
+            FilingDeps(
+                store=KvFilingStore(outbox.store, index, counters),
+                sessions=SessionGate(ctx.client, self.settings.session_cache_s),
+                cipher=self.cipher,
+                clock=self.clock,
+                settings=self.settings,
+            )
         )
-        store = FilingStore(outbox, index, counters)
-        self._auditor = Auditor(ctx.js, self.name, self.clock)
-        self._desk = FilingDesk(
-            store, SessionGate(ctx.client, self.settings.session_cache_s), self.cipher, self.clock, self.settings
-        )
-        self._relay = OutboxRelay(ctx.js, FILINGS)
-        await self._relay.start()
+        await outbox.start()
+        self._outbox = outbox
 
     async def stop(self) -> None:
-        if self._relay is not None:
-            await self._relay.stop()
-            self._relay = None
-        self._desk = None
+        if self._outbox is not None:
+            await self._outbox.stop()
+            self._outbox = None
         await super().stop()
 
 
-def build(runtime: RuntimeSettings, clock: Clock) -> FilingService:
-    return FilingService(runtime, load_settings(FilingSettings), clock)
+def build(runtime: RuntimeSettings, settings: FilingSettings, clock: Clock) -> FilingService:
+    return FilingService(runtime, settings, clock)

@@ -1,20 +1,11 @@
-"""Which handler takes which command: contract in, the desk's use case, contract out. Every
-command, its actor, its target and its result go to the audit trail, refusals included."""
+"""Which use case takes which command. The runtime mounts the table: it subscribes each command
+to its subject, resolves the session on first use, audits every command and translates errors."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
-
-from contracts.common import JobResult
-from contracts.common import Command, ErrorCode
 from contracts.filing import (
-    SERVICE,
     ChangeFiling,
     CompleteFiling,
-    FilingAccepted,
-    FilingDetail,
-    FilingPage,
     GetFiling,
     ListFilings,
     PurgeExpiredFilings,
@@ -24,74 +15,20 @@ from contracts.filing import (
     SubmitFiling,
     WithdrawFiling,
 )
-from services.filing.desk import Trail
-from services.runtime.errors import DomainError
-from services.runtime.handlers import handles
+from services.filing import filer, jobs, officer
+from services.filing.domain.lifecycle import Caller
+from services.filing.ports import FilingDeps
+from services.runtime.pipeline import HandlerTable
 
-if TYPE_CHECKING:
-    from services.filing.app import FilingService
-
-C = TypeVar("C", bound=Command)
-R = TypeVar("R")
-
-
-async def audited(service: FilingService, cmd: C, use_case: Callable[[C, Trail], Awaitable[R]]) -> R:
-    trail = Trail()
-    try:
-        reply = await use_case(cmd, trail)
-    except DomainError as exc:
-        await service.auditor.record(
-            type(cmd).__name__, actor=trail.actor, target=trail.target, result=exc.code.value, details=trail.details
-        )
-        raise
-    except Exception:
-        await service.auditor.record(
-            type(cmd).__name__, actor=trail.actor, target=trail.target, result=ErrorCode.INTERNAL.value, details=trail.details
-        )
-        raise
-    await service.auditor.record(type(cmd).__name__, actor=trail.actor, target=trail.target, result="ok", details=trail.details)
-    return reply
-
-
-def register(service: FilingService) -> None:
-    router = service.router
-
-    @handles(router, SubmitFiling, SERVICE)
-    async def submit(cmd: SubmitFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.submit)
-
-    @handles(router, SubmitBulkFiling, SERVICE)
-    async def submit_bulk(cmd: SubmitBulkFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.submit_bulk)
-
-    @handles(router, ChangeFiling, SERVICE)
-    async def change(cmd: ChangeFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.change)
-
-    @handles(router, WithdrawFiling, SERVICE)
-    async def withdraw(cmd: WithdrawFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.withdraw)
-
-    @handles(router, CompleteFiling, SERVICE)
-    async def complete(cmd: CompleteFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.complete)
-
-    @handles(router, ReturnFiling, SERVICE)
-    async def return_for_fix(cmd: ReturnFiling) -> FilingAccepted:
-        return await audited(service, cmd, service.desk.return_for_fix)
-
-    @handles(router, ListFilings, SERVICE)
-    async def list_filings(cmd: ListFilings) -> FilingPage:
-        return await audited(service, cmd, service.desk.list)
-
-    @handles(router, GetFiling, SERVICE)
-    async def get_filing(cmd: GetFiling) -> FilingDetail:
-        return await audited(service, cmd, service.desk.get)
-
-    @handles(router, PurgeExpiredFilings, SERVICE)
-    async def purge_expired(cmd: PurgeExpiredFilings) -> JobResult:
-        return await audited(service, cmd, service.desk.purge_expired)
-
-    @handles(router, ReencryptFilings, SERVICE)
-    async def reencrypt(cmd: ReencryptFilings) -> JobResult:
-        return await audited(service, cmd, service.desk.reencrypt)
+HANDLERS: HandlerTable[FilingDeps, Caller] = {
+    SubmitFiling: filer.submit,
+    SubmitBulkFiling: filer.submit_bulk,
+    ChangeFiling: filer.change,
+    WithdrawFiling: filer.withdraw,
+    ListFilings: filer.list_filings,
+    GetFiling: filer.get_filing,
+    CompleteFiling: officer.complete,
+    ReturnFiling: officer.return_for_fix,
+    PurgeExpiredFilings: jobs.purge_expired,
+    ReencryptFilings: jobs.reencrypt,
+}

@@ -9,7 +9,7 @@ import pytest
 
 from contracts.common import ErrorCode
 from contracts.filing import FilingKind
-from services.filing.bulk_csv import HEADER, TooLarge, parse
+from services.filing.domain.bulk_csv import HEADER, TooLarge, parse
 from services.runtime.errors import InvalidInput
 
 TODAY = date(2026, 11, 26)

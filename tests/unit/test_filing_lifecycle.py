@@ -18,8 +18,8 @@ from contracts.filing import (
     FilingWithdrawn,
 )
 from contracts.organisations import OrganisationKind, Role
-from services.filing import lifecycle
-from services.filing.lifecycle import Caller
+from services.filing.domain import lifecycle
+from services.filing.domain.lifecycle import Caller
 from services.runtime.errors import DomainError
 
 NOW = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)
@@ -38,7 +38,7 @@ OFFICER = Caller(role=Role.OFFICER, auth_id="officer01", email="o@example.go.jp"
 
 def submitted(org: Organisation = SCHOOL, kind: FilingKind = FilingKind.SCHOOL_ADHOC_REPORT) -> lifecycle.FilingRecord:
     record, events = lifecycle.submit("20270401-000001", kind, filer(org), SEALED, NOW, bulk=False)
-    assert [cls for cls, _ in events] == [FilingSubmitted]
+    assert [d.kind for d in events] == [FilingSubmitted]
     return record
 
 
@@ -66,12 +66,10 @@ def in_status(status: FilingStatus) -> lifecycle.FilingRecord:
 
 
 def test_a_submitted_filing_is_pending_at_version_1_with_facts_but_no_personal_data_in_its_event():
-    record, ((cls, fields),) = lifecycle.submit(
-        "20270401-000001", FilingKind.SCHOOL_ADHOC_REPORT, filer(SCHOOL), SEALED, NOW, bulk=True
-    )
+    record, (event,) = lifecycle.submit("20270401-000001", FilingKind.SCHOOL_ADHOC_REPORT, filer(SCHOOL), SEALED, NOW, bulk=True)
     assert record.status == FilingStatus.PENDING and record.version == 1
-    assert cls is FilingSubmitted and fields["bulk"] is True
-    facts = fields["filing"]
+    assert isinstance(event.event, FilingSubmitted) and event.event.bulk is True
+    facts = event.event.filing
     assert facts.reception_number == "20270401-000001" and facts.person_count == 1
     assert facts.filer_email == "f@example.jp" and facts.organisation == SCHOOL
     assert "k1:x:y" not in facts.model_dump_json()
@@ -94,15 +92,16 @@ def test_an_officer_cannot_submit():
 
 def test_changing_a_pending_filing_keeps_it_pending_and_bumps_the_version():
     record = in_status(FilingStatus.PENDING)
-    new, ((cls, fields),) = lifecycle.change(record, filer(SCHOOL), record.version, SEALED * 2, NOW + timedelta(hours=1))
+    new, (event,) = lifecycle.change(record, filer(SCHOOL), record.version, SEALED * 2, NOW + timedelta(hours=1))
     assert new.status == FilingStatus.PENDING and new.version == record.version + 1
-    assert cls is FilingChanged and fields["was_fix"] is False and fields["filing"].person_count == 2
+    changed = event.event
+    assert isinstance(changed, FilingChanged) and changed.was_fix is False and changed.filing.person_count == 2
 
 
 def test_fixing_a_returned_report_puts_it_back_to_pending_as_a_fix():
     record = in_status(FilingStatus.RETURNED)
-    new, ((cls, fields),) = lifecycle.change(record, filer(SCHOOL), record.version, SEALED, NOW)
-    assert new.status == FilingStatus.PENDING and cls is FilingChanged and fields["was_fix"] is True
+    new, (event,) = lifecycle.change(record, filer(SCHOOL), record.version, SEALED, NOW)
+    assert new.status == FilingStatus.PENDING and isinstance(event.event, FilingChanged) and event.event.was_fix is True
     assert record.return_reasons and new.return_reasons == []
 
 
@@ -142,9 +141,9 @@ def test_an_officer_cannot_change_or_withdraw_a_filing():
 def test_the_filer_may_withdraw_a_pending_or_returned_filing_and_it_becomes_final(status):
     record = in_status(status)
     later = NOW + timedelta(days=2)
-    new, ((cls, _),) = lifecycle.withdraw(record, filer(SCHOOL), record.version, later)
+    new, (event,) = lifecycle.withdraw(record, filer(SCHOOL), record.version, later)
     assert new.status == FilingStatus.WITHDRAWN and new.status.final and new.finalised_at == later
-    assert cls is FilingWithdrawn
+    assert event.kind is FilingWithdrawn
 
 
 # ---- officer decisions -------------------------------------------------------------------
@@ -152,8 +151,8 @@ def test_the_filer_may_withdraw_a_pending_or_returned_filing_and_it_becomes_fina
 
 def test_an_officer_completes_a_pending_filing_and_it_becomes_final():
     record = in_status(FilingStatus.PENDING)
-    new, ((cls, _),) = lifecycle.complete(record, OFFICER, record.version, NOW)
-    assert new.status == FilingStatus.COMPLETED and new.finalised_at == NOW and cls is FilingCompleted
+    new, (event,) = lifecycle.complete(record, OFFICER, record.version, NOW)
+    assert new.status == FilingStatus.COMPLETED and new.finalised_at == NOW and event.kind is FilingCompleted
 
 
 @pytest.mark.parametrize("status", [FilingStatus.RETURNED, FilingStatus.COMPLETED, FilingStatus.WITHDRAWN])
@@ -164,9 +163,9 @@ def test_only_a_pending_filing_can_be_completed(status):
 
 def test_an_officer_returns_a_school_report_with_reasons_for_the_filer():
     record = in_status(FilingStatus.PENDING)
-    new, ((cls, fields),) = lifecycle.return_for_fix(record, OFFICER, record.version, [" 写真が不鮮明です ", ""], NOW)
+    new, (event,) = lifecycle.return_for_fix(record, OFFICER, record.version, [" 写真が不鮮明です ", ""], NOW)
     assert new.status == FilingStatus.RETURNED and new.return_reasons == ["写真が不鮮明です"]
-    assert cls is FilingReturned and fields["reasons"] == ["写真が不鮮明です"]
+    assert isinstance(event.event, FilingReturned) and event.event.reasons == ["写真が不鮮明です"]
 
 
 def test_filings_of_other_organisation_kinds_cannot_be_returned():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from services.filing.nationalities import nationalities, reading_key, resolve
+from services.filing.domain.nationalities import nationalities, reading_key, resolve
 
 
 def test_each_region_is_one_contiguous_group():

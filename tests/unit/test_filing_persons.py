@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import date
 
 from contracts.filing import FilingKind, Person, Sex
-from services.filing.persons import persons_errors
+from services.filing.domain.persons import persons_errors
 
 TODAY = date(2026, 11, 26)
 
 
 def person(**over) -> Person:
-    fields = dict(
-        nationality="VNM",
-        name_latin="NGUYEN VAN AN",
-        sex=Sex.MALE,
-        date_of_birth=date(1998, 4, 1),
-        residence_card_number="AB12345678CD",
-        event_date=date(2026, 10, 1),
-    )
+    fields = {
+        "nationality": "VNM",
+        "name_latin": "NGUYEN VAN AN",
+        "sex": Sex.MALE,
+        "date_of_birth": date(1998, 4, 1),
+        "residence_card_number": "AB12345678CD",
+        "event_date": date(2026, 10, 1),
+    }
     return Person(**{**fields, **over})
 
 

@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from contracts.filing import Person, Sex
-from services.filing.protection import PersonCipher, TamperedCiphertext
+from services.filing.adapters.cipher import PersonCipher
+from services.filing.ports import TamperedCiphertext
 
 K1 = bytes(range(32))
 K2 = bytes(range(32, 64))

@@ -17,12 +17,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from contracts.filing import Person
+from services.filing.ports import TamperedCiphertext
 
 PERSONAL_FIELDS: tuple[str, ...] = tuple(Person.model_fields)
-
-
-class TamperedCiphertext(Exception):
-    """A stored ciphertext does not open: altered, moved, or written under an unknown key."""
 
 
 def _b64(data: bytes) -> str:
@@ -34,6 +31,8 @@ def _unb64(text: str) -> bytes:
 
 
 class PersonCipher:
+    """The `Cipher` port: AES-256-GCM per field; the last key of the ring writes."""
+
     def __init__(self, key_ring: Mapping[str, bytes]) -> None:
         if not key_ring:
             raise ValueError("the key ring is empty")

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import time
 
-from contracts.auth import IntrospectSession, SessionInfo
+from contracts.auth import IntrospectSession
 from contracts.client import CommandRefused, EnsClient
-from services.filing.lifecycle import Caller
+from services.filing.domain.lifecycle import Caller
 from services.runtime.errors import Unauthenticated, Unavailable
 
 
 class SessionGate:
+    """The `Sessions` port over auth's IntrospectSession."""
+
     def __init__(self, client: EnsClient, ttl: float, max_entries: int = 10_000) -> None:
         self._client = client
         self._ttl = ttl
@@ -32,7 +34,6 @@ class SessionGate:
             info = await self._client.call(IntrospectSession(session_token=token))
         except CommandRefused as exc:
             raise Unavailable("認証サービスが応答しません。しばらくしてから再度お試しください。") from exc
-        assert isinstance(info, SessionInfo)
         if not info.active or info.role is None or info.auth_id is None:
             self._cache.pop(token, None)
             raise Unauthenticated()

@@ -12,8 +12,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +20,8 @@ import nats.js.errors
 from nats.js.kv import KeyValue
 
 from contracts.filing import FilingKind, FilingStatus
-from services.filing.lifecycle import FilingRecord, state_of
+from services.filing.domain.lifecycle import FilingRecord, state_of
+from services.filing.ports import IndexRow
 from services.runtime.errors import Unavailable
 from services.runtime.keys import encode_key
 from services.runtime.outbox import Entry, EventDraft, OutboxStore
@@ -36,61 +36,37 @@ _KINDS = list(FilingKind)
 _STATUSES = list(FilingStatus)
 
 
-@dataclass(frozen=True)
-class IndexRow:
-    reception_number: str
-    kind: FilingKind
-    status: FilingStatus
-    version: int
-    person_count: int
-    submitted_at: datetime
-    updated_at: datetime
-    finalised_at: datetime | None
-    returned: bool  # the reasons are read from the filing itself
-
-    def pack(self) -> list[Any]:
-        return [
-            self.reception_number,
-            _KINDS.index(self.kind),
-            _STATUSES.index(self.status),
-            self.version,
-            self.person_count,
-            self.submitted_at.timestamp(),
-            self.updated_at.timestamp(),
-            self.finalised_at.timestamp() if self.finalised_at else None,
-        ]
-
-    @staticmethod
-    def unpack(row: list[Any]) -> IndexRow:
-        status = _STATUSES[row[2]]
-        return IndexRow(
-            reception_number=row[0],
-            kind=_KINDS[row[1]],
-            status=status,
-            version=row[3],
-            person_count=row[4],
-            submitted_at=datetime.fromtimestamp(row[5], UTC),
-            updated_at=datetime.fromtimestamp(row[6], UTC),
-            finalised_at=datetime.fromtimestamp(row[7], UTC) if row[7] is not None else None,
-            returned=status == FilingStatus.RETURNED,
-        )
-
-    @staticmethod
-    def of(record: FilingRecord) -> IndexRow:
-        return IndexRow(
-            reception_number=record.reception_number,
-            kind=record.kind,
-            status=record.status,
-            version=record.version,
-            person_count=len(record.persons),
-            submitted_at=record.submitted_at,
-            updated_at=record.updated_at,
-            finalised_at=record.finalised_at,
-            returned=record.status == FilingStatus.RETURNED,
-        )
+def pack(row: IndexRow) -> list[Any]:
+    return [
+        row.reception_number,
+        _KINDS.index(row.kind),
+        _STATUSES.index(row.status),
+        row.version,
+        row.person_count,
+        row.submitted_at.timestamp(),
+        row.updated_at.timestamp(),
+        row.finalised_at.timestamp() if row.finalised_at else None,
+    ]
 
 
-class FilingStore:
+def unpack(row: list[Any]) -> IndexRow:
+    status = _STATUSES[row[2]]
+    return IndexRow(
+        reception_number=row[0],
+        kind=_KINDS[row[1]],
+        status=status,
+        version=row[3],
+        person_count=row[4],
+        submitted_at=datetime.fromtimestamp(row[5], UTC),
+        updated_at=datetime.fromtimestamp(row[6], UTC),
+        finalised_at=datetime.fromtimestamp(row[7], UTC) if row[7] is not None else None,
+        returned=status == FilingStatus.RETURNED,
+    )
+
+
+class KvFilingStore:
+    """The `FilingStore` port over three KV buckets."""
+
     def __init__(self, filings: OutboxStore, index: KeyValue, counters: KeyValue) -> None:
         self._filings = filings
         self._index = index
@@ -104,11 +80,11 @@ class FilingStore:
             return None
         return FilingRecord.model_validate(entry.state), entry
 
-    async def create(self, record: FilingRecord, events: list[EventDraft]) -> None:
+    async def create(self, record: FilingRecord, events: Sequence[EventDraft]) -> None:
         await self._filings.put(record.reception_number, state_of(record), expected=None, events=events)
         await self.index_put([record])
 
-    async def update(self, record: FilingRecord, expected: Entry, events: list[EventDraft]) -> None:
+    async def update(self, record: FilingRecord, expected: Entry, events: Sequence[EventDraft]) -> None:
         """Raises StaleRevision when someone else wrote the filing since it was read."""
         await self._filings.put(record.reception_number, state_of(record), expected=expected, events=events)
         await self.index_put([record])
@@ -159,7 +135,7 @@ class FilingStore:
             r for r in reversed(rows) if (status_code is None or r[2] == status_code) and (kind_code is None or r[1] == kind_code)
         ]
         start = (page - 1) * page_size
-        return len(matching), [IndexRow.unpack(r) for r in matching[start : start + page_size]]
+        return len(matching), [unpack(r) for r in matching[start : start + page_size]]
 
     async def _read_index(self, organisation_id: str) -> tuple[int | None, list[list[Any]]]:
         try:
@@ -190,7 +166,7 @@ class FilingStore:
                 revision, rows = await self._read_index(organisation_id)
                 position = {r[0]: i for i, r in enumerate(rows)}
                 for record in group:
-                    packed = IndexRow.of(record).pack()
+                    packed = pack(IndexRow.of(record))
                     at = position.get(record.reception_number)
                     if at is None:
                         position[record.reception_number] = len(rows)
@@ -213,7 +189,7 @@ class FilingStore:
 
     async def rebuild_index(self, organisation_id: str, records: list[FilingRecord]) -> bool:
         """Make the organisation's index exactly the given filings; True if it had drifted."""
-        wanted = sorted((IndexRow.of(r).pack() for r in records), key=lambda r: (r[5], r[0]))
+        wanted = sorted((pack(IndexRow.of(r)) for r in records), key=lambda r: (r[5], r[0]))
         for _ in range(CAS_ATTEMPTS):
             revision, rows = await self._read_index(organisation_id)
             if rows == wanted:

@@ -19,7 +19,7 @@ from datetime import date
 
 from contracts.common import ErrorCode, FieldError
 from contracts.filing import MAX_PERSONS, FilingKind, Person
-from services.filing import nationalities, persons
+from services.filing.domain import nationalities, persons
 from services.runtime.errors import DomainError, InvalidInput, field_error
 
 # The template's columns, in order: (header as printed, Person field).
@@ -183,8 +183,8 @@ def _row(
         )
         return errors, None
     cells += [""] * (len(COLUMNS) - len(cells))
-    cell = dict(zip((f for _, f in COLUMNS), cells))
-    column = dict((f, h) for h, f in COLUMNS)
+    cell = dict(zip((f for _, f in COLUMNS), cells, strict=True))  # padded to the columns above
+    column = {f: h for h, f in COLUMNS}
 
     values: dict[str, object] = {}
     found = nationalities.resolve(cell["nationality"]) if cell["nationality"] else None

@@ -30,7 +30,7 @@ from contracts.filing import (
 )
 from contracts.organisations import Role
 from services.runtime.errors import DomainError, Forbidden, InvalidInput, NotFound, Stale, field_error
-from services.runtime.outbox import EventDraft
+from services.runtime.outbox import EventDraft, draft
 
 REASON_MAX = 500
 REASONS_MAX = 20
@@ -99,6 +99,7 @@ class FilingRecord(BaseModel):
 
 
 Decision = tuple[FilingRecord, list[EventDraft]]
+"""A transition's outcome: the new record and the events it causes, checked against their contracts."""
 
 
 class InvalidState(DomainError):
@@ -177,7 +178,7 @@ def submit(
         submitted_at=now,
         updated_at=now,
     )
-    return record, [(FilingSubmitted, {"filing": record.facts(), "bulk": bulk})]
+    return record, [draft(FilingSubmitted, filing=record.facts(), bulk=bulk)]
 
 
 def _as_filer(record: FilingRecord, caller: Caller, reception_number: str) -> None:
@@ -203,7 +204,7 @@ def change(
             "updated_at": now,
         }
     )
-    return new, [(FilingChanged, {"filing": new.facts(), "was_fix": was_fix})]
+    return new, [draft(FilingChanged, filing=new.facts(), was_fix=was_fix)]
 
 
 def withdraw(record: FilingRecord, caller: Caller, based_on_version: int, now: datetime) -> Decision:
@@ -220,7 +221,7 @@ def withdraw(record: FilingRecord, caller: Caller, based_on_version: int, now: d
             "finalised_at": now,
         }
     )
-    return new, [(FilingWithdrawn, {"filing": new.facts()})]
+    return new, [draft(FilingWithdrawn, filing=new.facts())]
 
 
 def complete(record: FilingRecord, caller: Caller, based_on_version: int, now: datetime) -> Decision:
@@ -230,7 +231,7 @@ def complete(record: FilingRecord, caller: Caller, based_on_version: int, now: d
     new = record.model_copy(
         update={"status": FilingStatus.COMPLETED, "version": record.version + 1, "updated_at": now, "finalised_at": now}
     )
-    return new, [(FilingCompleted, {"filing": new.facts()})]
+    return new, [draft(FilingCompleted, filing=new.facts())]
 
 
 def return_for_fix(record: FilingRecord, caller: Caller, based_on_version: int, reasons: list[str], now: datetime) -> Decision:
@@ -261,7 +262,12 @@ def return_for_fix(record: FilingRecord, caller: Caller, based_on_version: int, 
             "return_reasons": cleaned,
         }
     )
-    return new, [(FilingReturned, {"filing": new.facts(), "reasons": cleaned})]
+    return new, [draft(FilingReturned, filing=new.facts(), reasons=cleaned)]
+
+
+def reception_number(day: str, n: int) -> str:
+    """`YYYYMMDD-NNNNNN`: the JST day of submission and the day's running number."""
+    return f"{day}-{n:06d}"
 
 
 def expired(record: FilingRecord, as_of: datetime, retention_days: int) -> bool:

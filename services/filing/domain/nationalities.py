@@ -34,7 +34,7 @@ _VOWEL_OF = {kana: vowel for vowel, row in _VOWEL_ROWS.items() for kana in row}
 def reading_key(reading: str) -> tuple[str, str, str]:
     """Dictionary order of a hiragana reading: first without voiced marks or small kana,
     then with small kana told apart, then by the exact reading."""
-    expanded = []
+    expanded: list[str] = []
     for ch in reading:
         if ch == "ー" and expanded:
             base = unicodedata.normalize("NFD", expanded[-1])[0].translate(_SMALL)

@@ -11,7 +11,7 @@ from datetime import date
 
 from contracts.common import FieldError
 from contracts.filing import MAX_PERSONS, FilingKind, Person
-from services.filing import nationalities
+from services.filing.domain import nationalities
 from services.runtime.errors import field_error
 
 RESIDENCE_CARD = re.compile(r"[A-Z]{2}[0-9]{8}[A-Z]{2}")
