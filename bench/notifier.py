@@ -54,8 +54,8 @@ from ens.embedded import (  # noqa: E402
     versions,
 )
 from services.notifier.adapters.ledger_kv import BUCKET  # noqa: E402
-from services.notifier.rendering import Renderer  # noqa: E402
-from services.notifier.routing import mails_for  # noqa: E402
+from services.notifier.domain.rendering import Renderer  # noqa: E402
+from services.notifier.domain.routing import mails_for  # noqa: E402
 from services.notifier.samples import sample_event  # noqa: E402
 from services.notifier.settings import NotifierSettings, SmtpSettings  # noqa: E402
 from services.runtime import nats as ens_nats  # noqa: E402

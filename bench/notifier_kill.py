@@ -36,8 +36,8 @@ import nats  # noqa: E402
 from contracts.notifier import MailType  # noqa: E402
 from ens.embedded import MailSink, NatsServerProcess, die_with_parent, free_port
 from ens.embedded import versions as embedded_versions  # noqa: E402
-from services.notifier.rendering import Renderer  # noqa: E402
-from services.notifier.routing import mails_for  # noqa: E402
+from services.notifier.domain.rendering import Renderer  # noqa: E402
+from services.notifier.domain.routing import mails_for  # noqa: E402
 from services.notifier.samples import sample_event  # noqa: E402
 from services.notifier.settings import NotifierSettings  # noqa: E402
 from services.runtime import nats as ens_nats  # noqa: E402

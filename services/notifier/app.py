@@ -1,4 +1,5 @@
-"""Composition root of the notifier service: builds it from settings; nothing connects at import."""
+"""Composition root of the notifier service: builds it from the settings it is given; nothing
+connects at import, nothing reads the environment."""
 
 from __future__ import annotations
 
@@ -6,25 +7,27 @@ import logging
 from datetime import timedelta
 
 from contracts import notifier as contract
-from services.notifier import handlers
-from services.notifier.adapters.events import EventConsumer
 from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, open_bucket
 from services.notifier.adapters.smtp import SmtpMailer
-from services.notifier.delivery import Deliverer, Mailer, RetryPolicy
-from services.notifier.rendering import Renderer
+from services.notifier.delivery import Deliverer
+from services.notifier.domain.rendering import Renderer
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.entrypoints.consumer import EventConsumer
+from services.notifier.handlers import HANDLERS
+from services.notifier.ports import Mailer, NotifierDeps
 from services.notifier.settings import NotifierSettings, SmtpSettings
-from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
+from services.runtime.pipeline import Principal
 from services.runtime.service import ServiceBase
-from services.runtime.settings import RuntimeSettings, load_settings
+from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.notifier")
 
 BUCKETS = (BUCKET,)
 
 
-class NotifierService(ServiceBase):
+class NotifierService(ServiceBase[NotifierDeps, Principal]):
     name = contract.SERVICE
     events = contract.EVENTS
 
@@ -36,17 +39,14 @@ class NotifierService(ServiceBase):
         clock: Clock,
         mailer: Mailer | None = None,
     ) -> None:
-        super().__init__(runtime)
-        self.runtime = runtime
+        super().__init__(runtime, HANDLERS)
         self.settings = settings
         self.smtp = smtp
         self.clock = clock
         self.renderer = Renderer(settings)
         self._mailer = mailer
-        self._ports = handlers.Ports()
         self.deliverer: Deliverer | None = None
         self.consumer: EventConsumer | None = None
-        handlers.register(self.router, self._ports)
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS] + [f"consumer:{self.settings.durable}"]
@@ -55,8 +55,7 @@ class NotifierService(ServiceBase):
         await super().start(ctx)
         kv = await open_bucket(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days)
         ledger = KvLedger(kv, ctx.js)
-        self._ports.ledger = ledger
-        self._ports.auditor = Auditor(ctx.js, contract.SERVICE, self.clock)
+        self.bind(NotifierDeps(ledger=ledger))
         if self._mailer is None:
             self._mailer = SmtpMailer(self.smtp)
         s = self.settings
@@ -85,5 +84,7 @@ class NotifierService(ServiceBase):
         await super().stop()
 
 
-def build(runtime: RuntimeSettings, clock: Clock) -> NotifierService:
-    return NotifierService(runtime, load_settings(NotifierSettings), load_settings(SmtpSettings), clock)
+def build(
+    runtime: RuntimeSettings, settings: NotifierSettings, smtp: SmtpSettings, clock: Clock, mailer: Mailer | None = None
+) -> NotifierService:
+    return NotifierService(runtime, settings, smtp, clock, mailer)

@@ -11,64 +11,18 @@ import asyncio
 import itertools
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
 from contracts.common import Event
 from contracts.notifier import DeliveryRecord, DeliveryStatus
-from services.notifier.ledger import Claim, ClaimOutcome, Ledger, LedgerUnavailable
-from services.notifier.rendering import Renderer, UnsendableAddress
-from services.notifier.routing import MailRequest, mails_for
+from services.notifier.domain.ledger import Claim, ClaimOutcome
+from services.notifier.domain.rendering import Renderer, UnsendableAddress
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.routing import MailRequest, mails_for
+from services.notifier.ports import Ledger, LedgerUnavailable, Mailer, PermanentFailure, TemporaryFailure
 from services.runtime.clock import Clock
 
 log = logging.getLogger("ens.notifier")
-
-
-@dataclass(frozen=True)
-class SmtpAnswer:
-    code: int
-    message: str
-
-
-class DeliveryFailed(Exception):
-    def __init__(self, code: int | None, message: str) -> None:
-        super().__init__(f"{code} {message}" if code else message)
-        self.code = code
-        self.message = message
-
-
-class TemporaryFailure(DeliveryFailed):
-    """4xx, a refused or lost connection, a timeout: worth trying again later."""
-
-
-class PermanentFailure(DeliveryFailed):
-    """5xx: the server will never take this mail."""
-
-
-class Mailer(Protocol):
-    async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
-        """Hand one message to the SMTP server; raise TemporaryFailure or PermanentFailure."""
-        ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    delays: tuple[float, ...]
-    every: float
-    give_up_after: timedelta
-
-    def delay(self, attempts: int, server_answered: bool = True) -> float:
-        """Seconds to wait after the `attempts`-th failed attempt.
-
-        When the server did not answer at all (down, unreachable), the wait does not grow: the
-        outage is not this mail's fault, and when the server is back every waiting mail should
-        go out within the first step, not hours later at its sixth."""
-        if not server_answered:
-            return self.delays[0] if self.delays else self.every
-        return self.delays[attempts - 1] if attempts <= len(self.delays) else self.every
-
-    def gives_up(self, queued_at: datetime, now: datetime) -> bool:
-        return now - queued_at >= self.give_up_after
 
 
 @dataclass(frozen=True)
@@ -87,6 +41,8 @@ Outcome = Settled | RetryLater
 
 
 class Deliverer:
+    """The event-driven use case; the JetStream consumer (entrypoints/consumer.py) feeds it."""
+
     def __init__(
         self,
         ledger: Ledger,

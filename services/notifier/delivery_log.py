@@ -1,22 +1,22 @@
 """The helpdesk's question "did my mail go out?": the ledger read by account, filing, address or mail.
 
-Every query is audited: the answers hold e-mail addresses.
+The answers hold e-mail addresses, so the audit record (written by the pipeline) names the
+filters and how many records were shown.
 """
 
 from __future__ import annotations
 
 from contracts import notifier as contract
-from services.notifier.ledger import Ledger
-from services.runtime.audit import Auditor
+from services.notifier.ports import Ctx
 from services.runtime.errors import InvalidInput, field_error
 
 FILTERS = ("auth_id", "reception_number", "recipient", "mail_id")
 
 
-async def query(ledger: Ledger, auditor: Auditor, cmd: contract.QueryDeliveryLog) -> contract.DeliveryLog:
+async def query(cmd: contract.QueryDeliveryLog, ctx: Ctx) -> contract.DeliveryLog:
+    ctx.trail.actor = "operator"
     given = {name: getattr(cmd, name) for name in FILTERS if getattr(cmd, name)}
     if not given:
-        await auditor.record("QueryDeliveryLog", actor="operator", target=None, result="validation")
         raise InvalidInput(
             "検索条件を1つ以上指定してください。",
             fields=[
@@ -24,12 +24,7 @@ async def query(ledger: Ledger, auditor: Auditor, cmd: contract.QueryDeliveryLog
                 for name in FILTERS
             ],
         )
-    records = await ledger.query(limit=cmd.limit, **given)
-    await auditor.record(
-        "QueryDeliveryLog",
-        actor="operator",
-        target=next(iter(given.values())),
-        result="ok",
-        details={"filters": given, "records": len(records)},
-    )
+    ctx.trail.target = next(iter(given.values()))
+    records = await ctx.deps.ledger.query(limit=cmd.limit, **given)
+    ctx.trail.details.update(filters=given, records=len(records))
     return contract.DeliveryLog(records=records)

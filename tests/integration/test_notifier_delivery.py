@@ -14,7 +14,7 @@ from contracts import auth
 from contracts.client import CommandRefused
 from contracts.common import ErrorCode, Event
 from contracts.notifier import DeliveryStatus, MailType, QueryDeliveryLog
-from services.notifier.routing import mails_for
+from services.notifier.domain.routing import mails_for
 from services.notifier.samples import sample_event
 from tests.support.suite import running
 

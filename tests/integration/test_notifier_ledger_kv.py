@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.notifier import DeliveryStatus, MailType
 from services.notifier.adapters.ledger_kv import BUCKET, KvLedger
-from services.notifier.ledger import ClaimOutcome
-from services.notifier.routing import MailRequest
+from services.notifier.domain.ledger import ClaimOutcome
+from services.notifier.domain.routing import MailRequest
 from services.runtime.nats import ensure_kv
 
 NOW = datetime(2027, 4, 1, tzinfo=UTC)
@@ -108,7 +108,7 @@ async def test_a_query_racing_with_updates_lists_each_mail_once_in_its_latest_st
         # Each record moves queued -> retrying -> ... while the queries read the bucket.
         current = list(claims)
         for attempt in range(1, 6):
-            for i, (m, c) in enumerate(zip(mails, current)):
+            for i, (m, c) in enumerate(zip(mails, current, strict=True)):
                 rec = c.record.model_copy(update={"status": DeliveryStatus.RETRYING, "attempts": attempt})
                 await kv.record(m, c, rec)
                 current[i] = await kv.claim(m, now=NOW + LEASE * attempt * 2, owner=f"w{attempt}", lease=LEASE)

@@ -12,12 +12,14 @@ import nats.errors
 import nats.js.errors
 
 from contracts.notifier import DeliveryStatus, MailType
-from services.notifier.routing import mails_for
+from services.notifier.domain.routing import mails_for
 from services.notifier.samples import sample_event
-from tests.integration.test_notifier_delivery import publish, settled, smtp_env, unique  # noqa: F401 - fixture
+from tests.integration import test_notifier_delivery
+from tests.integration.test_notifier_delivery import publish, settled, unique
 from tests.support.suite import running
 
 ROOT = Path(__file__).resolve().parents[2]
+smtp_env = test_notifier_delivery.smtp_env  # the fixture, shared with the delivery tests
 
 
 async def test_two_replicas_share_the_events_and_send_each_mail_once(nats_url, nc, client, smtp_env, clock, monkeypatch):

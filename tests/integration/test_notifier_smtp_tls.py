@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from ens.embedded import free_port
 from services.notifier.adapters.smtp import SmtpMailer
-from services.notifier.delivery import PermanentFailure, TemporaryFailure
+from services.notifier.ports import PermanentFailure, TemporaryFailure
 from services.notifier.settings import SmtpSettings
 
 MESSAGE = b"From: <no-reply@ens.example.jp>\r\nTo: <a@example.jp>\r\nSubject: test\r\n\r\nbody\r\n"

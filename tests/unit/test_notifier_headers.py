@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ens.cli import cli
-from services.notifier.rendering import CRLF, _encoded
+from services.notifier.domain.rendering import CRLF, _encoded
 
 WORD = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$")
 TEXT = st.text(alphabet=st.sampled_from(list("あいう漢字【】（）ｱｲｳ ー・abcXYZ019 -_é€😀𠮷")), min_size=1, max_size=200)

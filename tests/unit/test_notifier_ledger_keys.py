@@ -8,7 +8,7 @@ from nats.js.kv import _is_key_valid
 
 from contracts.notifier import MailType
 from services.notifier.adapters.ledger_kv import ledger_key
-from services.notifier.routing import MailRequest
+from services.notifier.domain.routing import MailRequest
 
 anything = st.text(min_size=0, max_size=60)
 

@@ -2,72 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
 
 from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType
-from services.notifier.delivery import (
-    Deliverer,
-    PermanentFailure,
-    RetryLater,
-    RetryPolicy,
-    Settled,
-    SmtpAnswer,
-    TemporaryFailure,
-)
-from services.notifier.ledger import Claim, ClaimOutcome, Lease, LedgerUnavailable, decide, first_record, lease_for
-from services.notifier.rendering import Renderer
-from services.notifier.routing import MailRequest, mails_for
+from services.notifier.delivery import Deliverer, RetryLater, Settled
+from services.notifier.domain.ledger import Claim, ClaimOutcome, Lease, decide, first_record
+from services.notifier.domain.rendering import Renderer
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.routing import MailRequest, mails_for
+from services.notifier.ports import LedgerUnavailable, PermanentFailure, TemporaryFailure
 from services.notifier.samples import sample_event
 from services.notifier.settings import NotifierSettings
 from services.runtime.clock import FakeClock
-
-
-@dataclass
-class MemoryLedger:
-    """The ledger's rules over a dict; revisions count like a KV entry's."""
-
-    entries: dict[str, tuple[DeliveryRecord, Lease | None, int]] = field(default_factory=dict)
-
-    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
-        held = lease_for(owner, now, lease)
-        if mail.mail_id not in self.entries:
-            record = first_record(mail, now)
-            self.entries[mail.mail_id] = (record, held, 1)
-            return Claim(ClaimOutcome.NEW, record, 1)
-        record, current, rev = self.entries[mail.mail_id]
-        outcome = decide(record, current, now, owner)
-        if outcome is ClaimOutcome.RESUMED:
-            self.entries[mail.mail_id] = (record, held, rev + 1)
-            return Claim(outcome, record, rev + 1)
-        return Claim(outcome, record, rev, busy_until=current.until if current else None)
-
-    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
-        _, _, rev = self.entries[mail.mail_id]
-        if rev != claim.revision:
-            return False
-        self.entries[mail.mail_id] = (record, None, rev + 1)
-        return True
-
-    async def query(self, **_: object) -> list[DeliveryRecord]:
-        return [r for r, _, _ in self.entries.values()]
-
-
-@dataclass
-class ScriptedMailer:
-    script: list[Exception] = field(default_factory=list)
-    sent: list[tuple[str, bytes]] = field(default_factory=list)
-    attempts: int = 0
-
-    async def send(self, sender: str, recipient: str, data: bytes) -> SmtpAnswer:
-        self.attempts += 1
-        if self.script:
-            raise self.script.pop(0)
-        self.sent.append((recipient, data))
-        return SmtpAnswer(250, "2.0.0 OK")
-
+from tests.fakes.notifier import MemoryLedger, ScriptedMailer
 
 POLICY = RetryPolicy((60, 300, 1800, 7200), 6 * 3600, timedelta(days=3))
 
@@ -229,13 +179,13 @@ async def test_a_ledger_down_longer_than_the_lease_leaves_the_event_to_be_retrie
 
 
 def test_an_event_failing_unexpectedly_is_retried_soon_then_every_five_minutes():
-    from services.notifier.adapters.events import unexpected_failure_delay
+    from services.notifier.entrypoints.consumer import unexpected_failure_delay
 
     assert [unexpected_failure_delay(n) for n in (1, 2, 3, 9, 10, 50)] == [1, 2, 4, 256, 300, 300]
 
 
 def test_jetstream_never_drops_an_event_on_its_own_by_default():
-    from services.notifier.adapters.events import consumer_config
+    from services.notifier.entrypoints.consumer import consumer_config
 
     config = consumer_config(NotifierSettings())
     assert config.max_deliver == -1 and config.ack_policy.value == "explicit"

@@ -18,9 +18,9 @@ from jinja2 import UndefinedError
 from contracts import auth
 from contracts.common import EventMeta
 from contracts.notifier import MailType
-from services.notifier import rendering
-from services.notifier.rendering import Renderer, build_environment
-from services.notifier.routing import MailRequest, mails_for
+from services.notifier.domain import rendering
+from services.notifier.domain.rendering import Renderer, build_environment
+from services.notifier.domain.routing import MailRequest, mails_for
 from services.notifier.samples import ORG, sample_event
 from services.notifier.settings import NotifierSettings
 
@@ -89,7 +89,7 @@ def test_date_is_japan_time_and_message_id_derives_from_the_mail():
 
 
 def test_the_same_mail_renders_to_the_same_bytes_and_another_recipient_to_another_id():
-    mail, first = rendered(MailType.EMAIL_CHANGED)
+    _, first = rendered(MailType.EMAIL_CHANGED)
     _, again = rendered(MailType.EMAIL_CHANGED)
     _, notice = rendered(MailType.EMAIL_CHANGED_NOTICE)
     assert first.data == again.data

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contracts.notifier import MAIL_CAUSES, MailType
-from services.notifier.routing import ROUTES, mail_id, mails_for, mask_address
+from services.notifier.domain.routing import ROUTES, mail_id, mails_for, mask_address
 from services.notifier.samples import sample_event
 
 

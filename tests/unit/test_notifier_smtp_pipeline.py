@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from services.notifier.adapters.smtp_pipeline import PipelinedConnection, SmtpAnswer, SmtpProtocolError, dot_stuffed
+from services.notifier.adapters.smtp_pipeline import PipelinedConnection, SmtpProtocolError, dot_stuffed
+from services.notifier.ports import SmtpAnswer
 
 
 class Wire(asyncio.Transport):
@@ -71,7 +72,7 @@ async def test_a_refused_recipient_sends_no_body_even_if_data_was_accepted():
     await asyncio.sleep(0)
     assert b"secret body" not in wire.written and bytes(wire.written).endswith(b"DATA\r\n.\r\n")
     conn.data_received(b"554 no valid recipients\r\n")
-    mail, rcpt, data, final = await task
+    _, rcpt, _, final = await task
     assert rcpt == SmtpAnswer(550, "no such user") and final is None
 
 

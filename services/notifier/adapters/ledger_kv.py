@@ -19,16 +19,9 @@ from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from contracts.notifier import DeliveryRecord
-from services.notifier.ledger import (
-    Claim,
-    ClaimOutcome,
-    Lease,
-    LedgerUnavailable,
-    decide,
-    first_record,
-    lease_for,
-)
-from services.notifier.routing import MailRequest
+from services.notifier.domain.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.domain.routing import MailRequest
+from services.notifier.ports import LedgerUnavailable
 from services.runtime.keys import encode_key
 from services.runtime.nats import ensure_kv, kv_current
 
@@ -78,6 +71,8 @@ def _decode(value: bytes) -> tuple[DeliveryRecord, Lease | None]:
 
 
 class KvLedger:
+    """The `Ledger` port over the bucket."""
+
     def __init__(self, kv: KeyValue, js: JetStreamContext) -> None:
         self._kv = kv
         self._js = js
@@ -92,19 +87,20 @@ class KvLedger:
         except nats.js.errors.KeyWrongLastSequenceError:
             pass
         entry = await self._kv.get(key)
-        assert entry.value is not None
+        read = entry.revision
+        assert entry.value is not None and read is not None  # a get always answers with both
         existing, current = _decode(entry.value)
         outcome = decide(existing, current, now, owner)
         if outcome is ClaimOutcome.DONE:
-            return Claim(outcome, existing, entry.revision)
+            return Claim(outcome, existing, read)
         if outcome is ClaimOutcome.BUSY:
             assert current is not None
-            return Claim(outcome, existing, entry.revision, busy_until=current.until)
+            return Claim(outcome, existing, read, busy_until=current.until)
         try:
-            revision = await self._kv.update(key, _encode(existing, held), last=entry.revision, validate_keys=False)
+            revision = await self._kv.update(key, _encode(existing, held), last=read, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
             # Another worker took it over this instant: let it work, look again after its lease.
-            return Claim(ClaimOutcome.BUSY, existing, entry.revision, busy_until=held.until)
+            return Claim(ClaimOutcome.BUSY, existing, read, busy_until=held.until)
         return Claim(ClaimOutcome.RESUMED, existing, revision)
 
     async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:

@@ -14,7 +14,7 @@ import logging
 import aiosmtplib
 
 from services.notifier.adapters.smtp_pipeline import PipelinedConnection, SmtpProtocolError
-from services.notifier.delivery import PermanentFailure, SmtpAnswer, TemporaryFailure
+from services.notifier.ports import PermanentFailure, SmtpAnswer, TemporaryFailure
 from services.notifier.settings import SmtpSettings
 
 log = logging.getLogger("ens.notifier.smtp")
@@ -83,6 +83,7 @@ class SmtpMailer:
                     await conn.ehlo(timeout=None)
                 if isinstance(conn, aiosmtplib.SMTP) and self._settings.pipelining and conn.supports_extension("pipelining"):
                     assert conn.protocol is not None and conn.protocol.transport is not None
+                    # aiosmtplib types it as BaseTransport; on a TCP or TLS connection it is always a Transport.
                     conn = PipelinedConnection(conn.protocol.transport)  # type: ignore[arg-type]
                 if isinstance(conn, PipelinedConnection):
                     answer = await self._pipelined(conn, sender, recipient, data)
@@ -91,12 +92,12 @@ class SmtpMailer:
                     return answer
                 # MAIL and RCPT as plain commands: aiosmtplib's mail()/rcpt() parse both addresses
                 # with email.utils on every call, ~5% of a mail's CPU; ours are plain ASCII addresses.
-                answer = await conn.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), timeout=None)
-                if answer.code != 250:
-                    raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
-                answer = await conn.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode(), timeout=None)
-                if answer.code not in (250, 251):
-                    raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, recipient)
+                reply = await conn.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode(), timeout=None)
+                if reply.code != 250:
+                    raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+                reply = await conn.execute_command(b"RCPT", b"TO:<%s>" % recipient.encode(), timeout=None)
+                if reply.code not in (250, 251):
+                    raise aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)
                 response = await conn.data(data, timeout=None)
             keep = conn
             return SmtpAnswer(response.code, response.message)

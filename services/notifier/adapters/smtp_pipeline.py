@@ -18,7 +18,7 @@ import asyncio
 import collections
 import re
 
-from services.notifier.delivery import SmtpAnswer
+from services.notifier.ports import SmtpAnswer
 
 MAX_REPLY_BYTES = 64 * 1024
 LINE_END = re.compile(rb"\r\n|\r|\n")

@@ -1,4 +1,4 @@
-"""Events in: one durable pull consumer on ENS_EVENTS that every notifier replica shares.
+"""The notifier's event-driven entry point: one durable pull consumer on ENS_EVENTS that every notifier replica shares.
 
 Events are fetched in batches (a pull of up to `batch`, worked on concurrently up to
 `max_in_flight`; a pull waits at most `fetch_wait_s` for its batch to fill, since the server
@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from contracts import subjects
 from services.notifier.delivery import Deliverer, RetryLater
-from services.notifier.routing import EVENT_BY_SUBJECT
+from services.notifier.domain.routing import EVENT_BY_SUBJECT
 from services.notifier.settings import NotifierSettings
 
 log = logging.getLogger("ens.notifier.events")

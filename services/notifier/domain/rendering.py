@@ -18,10 +18,10 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from contracts.notifier import MailType
-from services.notifier.routing import MailRequest
+from services.notifier.domain.routing import MailRequest
 from services.notifier.settings import NotifierSettings
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATES = Path(__file__).parent.parent / "templates"
 CRLF = "\r\n"
 
 

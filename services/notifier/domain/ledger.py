@@ -3,7 +3,8 @@
 A record is keyed by (event id, mail type, recipient) (its mail id). Whoever creates it owns
 the first attempt; a redelivered or duplicated event finds it and either stops (sent, failed),
 waits (another replica holds a live claim) or takes over an expired claim (its holder died).
-The record is also the delivery log the helpdesk reads.
+The record is also the delivery log the helpdesk reads. Pure: the rules any ledger store
+(ports.Ledger) applies.
 """
 
 from __future__ import annotations
@@ -11,16 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from contracts.notifier import DeliveryRecord, DeliveryStatus
-from services.notifier.routing import MailRequest
+from services.notifier.domain.routing import MailRequest
 
 FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED)
-
-
-class LedgerUnavailable(Exception):
-    """The ledger's store did not answer (e.g. NATS restarting); the write may be tried again."""
 
 
 class ClaimOutcome(StrEnum):
@@ -69,26 +65,3 @@ def decide(record: DeliveryRecord, lease: Lease | None, now: datetime, owner: st
 
 def lease_for(owner: str, now: datetime, length: timedelta) -> Lease:
     return Lease(owner=owner, until=now + length)
-
-
-class Ledger(Protocol):
-    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
-        """Create the record holding a lease, or tell what to do with the existing one."""
-        ...
-
-    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
-        """Write the attempt's result and drop the lease; False if the claim was lost meanwhile.
-        Raises LedgerUnavailable when the store did not answer."""
-        ...
-
-    async def query(
-        self,
-        *,
-        auth_id: str | None = None,
-        reception_number: str | None = None,
-        recipient: str | None = None,
-        mail_id: str | None = None,
-        limit: int = 100,
-    ) -> list[DeliveryRecord]:
-        """Records matching every given filter, newest first."""
-        ...
