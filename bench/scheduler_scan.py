@@ -37,8 +37,9 @@ from contracts.scheduler import JobName, JobRun, RunJob  # noqa: E402
 from ens.embedded import NatsServerProcess, free_port
 from ens.embedded import versions as embedded_versions  # noqa: E402
 from ens.suite import build_services  # noqa: E402
-from services.auth.adapters.kv import ACCOUNTS, INDEX, PASSWORD_EXPIRY, DueIndex  # noqa: E402
-from services.auth.periods import password_expires_at  # noqa: E402
+from services.auth.adapters.kv import ACCOUNTS, INDEX, KvDueIndex  # noqa: E402
+from services.auth.domain.account import DueKind  # noqa: E402
+from services.auth.domain.periods import password_expires_at  # noqa: E402
 from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402
 from services.runtime.host import Host  # noqa: E402
 from services.runtime.outbox import OutboxStore  # noqa: E402
@@ -115,13 +116,13 @@ async def run(url: str, n: int) -> dict:
     try:
         js = nc.jetstream(timeout=30)
         accounts = OutboxStore(await js.key_value(ACCOUNTS), source="auth", bucket=ACCOUNTS, clock=clock)
-        index = DueIndex(await js.key_value(INDEX))
+        index = KvDueIndex(await js.key_value(INDEX))
 
         t0 = time.perf_counter()
 
         async def seed(i: int) -> None:
             set_at = password_set_at(i)
-            await index.mark(PASSWORD_EXPIRY, business_day(password_expires_at(set_at)), f"bench{i:07d}")
+            await index.mark(DueKind.PASSWORD_EXPIRY, business_day(password_expires_at(set_at)), f"bench{i:07d}")
             await accounts.put(f"bench{i:07d}", account_state(i, set_at), expected=None)
 
         await gather_bounded((seed(i) for i in range(n)), SEED_CONCURRENCY)

@@ -1,3 +1,5 @@
+"""Auth's settings (ENS_AUTH_*), passed to `app.build`; never read inside the service."""
+
 from __future__ import annotations
 
 from datetime import time, timedelta
@@ -5,8 +7,8 @@ from datetime import time, timedelta
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.auth.passwords import HashParameters
-from services.auth.periods import Periods
+from services.auth.adapters.passwords import HashParameters
+from services.auth.domain.periods import Periods
 from services.runtime.settings import reject_placeholder
 
 
@@ -18,7 +20,6 @@ class AuthSettings(BaseSettings):
     lockout_hours: float = Field(default=24, gt=0, description="How long a lock lasts.")
     session_idle_minutes: float = Field(default=30, gt=0, description="Session idle timeout.")
     session_absolute_hours: float = Field(default=8, gt=0, description="Session absolute timeout.")
-    activation_time: time = Field(default=time(9, 0), description="JST time of day from which next-day registrations activate.")
     hash_memory_kib: int = Field(default=19_456, ge=8_192, description="argon2id memory (OWASP minimum 19 MiB).")
     hash_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
     hash_parallelism: int = Field(default=1, ge=1, description="argon2id lanes.")
@@ -37,13 +38,14 @@ class AuthSettings(BaseSettings):
             raise ValueError("must be at least 16 characters")
         return v
 
-    def periods(self) -> Periods:
+    def periods(self, activation_time: time) -> Periods:
+        """The periods of SPEC §1; the activation time is the suite's one setting (RuntimeSettings)."""
         return Periods(
             lockout_threshold=self.lockout_threshold,
             lockout=timedelta(hours=self.lockout_hours),
             session_idle=timedelta(minutes=self.session_idle_minutes),
             session_absolute=timedelta(hours=self.session_absolute_hours),
-            activation_time=self.activation_time,
+            activation_time=activation_time,
         )
 
     def hash_parameters(self) -> HashParameters:

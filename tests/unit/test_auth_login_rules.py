@@ -14,62 +14,44 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from contracts import auth as c
 from contracts.common import ErrorCode
 from contracts.organisations import OrganisationKind
-from services.auth.accounts import Accounts
-from services.auth.adapters.memory import MemoryAudit, MemoryIndex, MemoryRecords
-from services.auth.notices import Notices
-from services.auth.passwords import HashParameters, Passwords
-from services.auth.periods import Periods
-from services.auth.sessions import Sessions
+from services.auth.adapters.passwords import HashParameters
+from services.auth.domain.account import view
+from services.auth.domain.organisation import ORGANISATION_CLAIM_GRACE, Claim
 from services.runtime.clock import FakeClock
 from services.runtime.errors import DomainError
+from tests.fakes.auth import FakeAuth
 
 TOKEN = "operator-token-for-unit-tests-0123"
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
-# Cheap parameters: these tests are about the rules, not the hash's cost.
-CHEAP = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
-PASSWORDS = Passwords(CHEAP)
 OFFICER_PW, PW_A, PW_B = "Officer#2027x", "Secret#123abc", "Other!456def"
 
 
-def build(clock: FakeClock) -> Accounts:
-    periods = Periods()
-    return Accounts(
-        accounts=MemoryRecords(clock, "auth_accounts"),
-        organisations=MemoryRecords(clock, "auth_orgs"),
-        unknown_logins=MemoryRecords(clock, "auth_unknown_logins"),
-        index=MemoryIndex(),
-        sessions=Sessions(MemoryRecords(clock, "auth_sessions"), periods),
-        notices=Notices(MemoryRecords(clock, "auth_notices")),
-        passwords=PASSWORDS,
-        audit=MemoryAudit(),
-        clock=clock,
-        operator_token=TOKEN,
-        periods=periods,
-    )
+def build(clock: FakeClock) -> FakeAuth:
+    return FakeAuth(clock, TOKEN)
 
 
-async def officer_session(accounts: Accounts) -> str:
+async def officer_session(accounts: FakeAuth) -> str:
     if await accounts.accounts.get("officer01") is None:
-        await accounts.create_officer(
+        await accounts.call(
             c.CreateOfficer(operator_token=TOKEN, auth_id="officer01", password=OFFICER_PW, name="職員", email="o@example.go.jp")
         )
-    return (await accounts.login(c.Login(auth_id="officer01", password=OFFICER_PW))).session_token
+    return (await accounts.call(c.Login(auth_id="officer01", password=OFFICER_PW))).session_token
 
 
-async def active_account(accounts: Accounts, clock: FakeClock, auth_id: str = "org-user1") -> None:
+async def active_account(accounts: FakeAuth, clock: FakeClock, auth_id: str = "org-user1") -> None:
     """Register, then run the next-day batch at 09:00 JST the following day."""
     officer = await officer_session(accounts)
     org = c.Organisation(organisation_id="1180301018771", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="テスト")
-    reg = await accounts.register(
+    reg = await accounts.call(
         c.RegisterAccount(session_token=officer, organisation=org, auth_id=auth_id, initial_password=PW_A, email="a@example.jp")
     )
     clock.set(datetime.combine(reg.effective_on, datetime.min.time(), tzinfo=UTC))  # 09:00 JST that day
-    assert (await accounts.activate_due(c.ActivateDueRegistrations(as_of=clock.now()))).changed == 1
+    assert (await accounts.call(c.ActivateDueRegistrations(as_of=clock.now()))).changed == 1
 
 
-async def login_code(accounts: Accounts, auth_id: str, password: str) -> str:
+async def login_code(accounts: FakeAuth, auth_id: str, password: str) -> str:
     try:
-        await accounts.login(c.Login(auth_id=auth_id, password=password))
+        await accounts.call(c.Login(auth_id=auth_id, password=password))
     except DomainError as exc:
         return str(exc.code)
     return "ok"
@@ -127,7 +109,7 @@ class LoginLockoutMachine(RuleBasedStateMachine):
 
         async def reset() -> None:
             officer = await officer_session(self.accounts)
-            await self.accounts.set_password(c.SetPassword(session_token=officer, auth_id="org-user1", new_password=new))
+            await self.accounts.call(c.SetPassword(session_token=officer, auth_id="org-user1", new_password=new))
 
         self.run(reset())
         self.password, self.failures, self.locked_until = new, 0, None
@@ -146,11 +128,11 @@ class LoginLockoutMachine(RuleBasedStateMachine):
     def stored_state_matches_the_model(self) -> None:
         if not hasattr(self, "accounts"):
             return
-        entry = self.run(self.accounts.accounts.get("org-user1"))
-        view = self.accounts.view(entry.state)
-        assert view.locked_until == (self.locked_until if self.locked() else None)
+        account = self.run(self.accounts.accounts.get("org-user1"))
+        state = view(account, self.clock.now())
+        assert state.locked_until == (self.locked_until if self.locked() else None)
         if not self.locked() and self.locked_until is None:
-            assert view.failed_logins == self.failures
+            assert state.failed_logins == self.failures
 
 
 LoginLockoutMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=25, deadline=None)
@@ -169,7 +151,7 @@ async def test_lock_lifts_at_exactly_24_hours(clock):
         assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED
     locked_at = clock.now()
     with pytest.raises(DomainError) as err:
-        await accounts.login(c.Login(auth_id="org-user1", password=PW_A))
+        await accounts.call(c.Login(auth_id="org-user1", password=PW_A))
     assert err.value.code == ErrorCode.ACCOUNT_LOCKED
     assert err.value.details["locked_until"] == (locked_at + timedelta(hours=24)).isoformat()
     clock.set(locked_at + timedelta(hours=24) - timedelta(microseconds=1))
@@ -181,26 +163,25 @@ async def test_lock_lifts_at_exactly_24_hours(clock):
 async def test_password_expires_one_year_after_it_was_set_and_cannot_be_changed_online(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
-    entry = await accounts.accounts.get("org-user1")
-    set_at = datetime.fromisoformat(entry.state["password_set_at"])
+    set_at = (await accounts.accounts.get("org-user1")).password_set_at
     # Keep the account itself in use, so only the password's year matters.
     clock.set(set_at.replace(year=set_at.year + 1) - timedelta(seconds=1))
-    session = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    session = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
     clock.set(set_at.replace(year=set_at.year + 1))
     assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.PASSWORD_EXPIRED
     assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED  # told only after the right one
     # The session from a second earlier is still alive, but the expired password cannot be changed online.
     with pytest.raises(DomainError) as err:
-        await accounts.change_password(c.ChangePassword(session_token=session, current_password=PW_A, new_password=PW_B))
+        await accounts.call(c.ChangePassword(session_token=session, current_password=PW_A, new_password=PW_B))
     assert err.value.code == ErrorCode.PASSWORD_EXPIRED
 
 
 async def test_account_expires_one_year_after_last_use_and_an_email_change_counts_as_use(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
-    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    token = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
     clock.advance(minutes=25)
-    await accounts.change_email(c.ChangeEmail(session_token=token, new_email="new@example.jp"))
+    await accounts.call(c.ChangeEmail(session_token=token, new_email="new@example.jp"))
     last_use = clock.now()
 
     def expire_at(moment: datetime) -> c.ExpireIdleAccounts:
@@ -208,7 +189,7 @@ async def test_account_expires_one_year_after_last_use_and_an_email_change_count
         return c.ExpireIdleAccounts(as_of=moment)
 
     async def status() -> str:
-        return accounts.view((await accounts.accounts.get("org-user1")).state).status
+        return view(await accounts.accounts.get("org-user1"), clock.now()).status
 
     def expired_events() -> list[dict]:
         return [
@@ -218,13 +199,13 @@ async def test_account_expires_one_year_after_last_use_and_an_email_change_count
         ]
 
     # A year after the login, but not after the e-mail change: still valid.
-    await accounts.expire_idle(expire_at(last_use.replace(year=last_use.year + 1) - timedelta(seconds=1)))
+    await accounts.call(expire_at(last_use.replace(year=last_use.year + 1) - timedelta(seconds=1)))
     assert expired_events() == []
     clock.set(last_use.replace(year=last_use.year + 1))
     # The account's year is checked before the password's (which ran out earlier).
     assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.ACCOUNT_EXPIRED
-    await accounts.expire_idle(expire_at(clock.now()))
-    await accounts.expire_idle(expire_at(clock.now()))
+    await accounts.call(expire_at(clock.now()))
+    await accounts.call(expire_at(clock.now()))
     assert await status() == "expired"
     (event,) = expired_events()
     assert event["data"]["last_used_at"].startswith(last_use.isoformat()[:19])
@@ -233,10 +214,10 @@ async def test_account_expires_one_year_after_last_use_and_an_email_change_count
 async def test_sessions_end_after_30_idle_minutes_and_8_hours_in_all(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
-    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    token = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
 
     async def active() -> bool:
-        return (await accounts.introspect(c.IntrospectSession(session_token=token))).active
+        return (await accounts.call(c.IntrospectSession(session_token=token))).active
 
     # Used every 29 minutes: alive until the absolute 8 hours.
     started = clock.now()
@@ -246,7 +227,7 @@ async def test_sessions_end_after_30_idle_minutes_and_8_hours_in_all(clock):
     clock.set(started + timedelta(hours=8))
     assert not await active()
 
-    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    token = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
     used = clock.now()
     clock.set(used + timedelta(minutes=30) - timedelta(microseconds=1))
     assert await active()  # and this use restarts the idle timer
@@ -257,11 +238,11 @@ async def test_sessions_end_after_30_idle_minutes_and_8_hours_in_all(clock):
 async def test_logout_ends_the_session(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
-    token = (await accounts.login(c.Login(auth_id="org-user1", password=PW_A))).session_token
-    await accounts.logout(c.Logout(session_token=token))
-    assert not (await accounts.introspect(c.IntrospectSession(session_token=token))).active
+    token = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
+    await accounts.call(c.Logout(session_token=token))
+    assert not (await accounts.call(c.IntrospectSession(session_token=token))).active
     with pytest.raises(DomainError) as err:
-        await accounts.change_email(c.ChangeEmail(session_token=token, new_email="b@example.jp"))
+        await accounts.call(c.ChangeEmail(session_token=token, new_email="b@example.jp"))
     assert err.value.code == ErrorCode.UNAUTHENTICATED
 
 
@@ -281,28 +262,28 @@ async def test_use_is_recorded_to_the_hour_and_a_busy_account_is_not_rewritten_o
     accounts = build(clock)
     await active_account(accounts, clock)
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
-    first = await accounts.accounts.get("org-user1")
+    first = accounts.accounts.revision("org-user1")
     clock.advance(minutes=59)
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
-    assert (await accounts.accounts.get("org-user1")).revision == first.revision
+    assert accounts.accounts.revision("org-user1") == first
     clock.advance(minutes=1)
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
     later = await accounts.accounts.get("org-user1")
-    assert later.state["last_used_at"] == clock.now().isoformat()
+    assert later.last_used_at == clock.now()
     # A failure in between is cleared by the next success even within the hour.
     assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
-    assert (await accounts.accounts.get("org-user1")).state["failed_logins"] == 0
+    assert (await accounts.accounts.get("org-user1")).failed_logins == 0
 
 
 async def test_raised_hash_parameters_rehash_a_password_at_its_next_login(clock):
     accounts = build(clock)
     await active_account(accounts, clock)
-    before = (await accounts.accounts.get("org-user1")).state["password_hash"]
+    before = (await accounts.accounts.get("org-user1")).password_hash
     assert before.startswith("$argon2id$v=19$m=64,t=1,p=1$")
-    accounts.passwords = Passwords(HashParameters(memory_kib=128, time_cost=2, parallelism=1))
+    accounts.with_passwords(HashParameters(memory_kib=128, time_cost=2, parallelism=1))
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
-    after = (await accounts.accounts.get("org-user1")).state["password_hash"]
+    after = (await accounts.accounts.get("org-user1")).password_hash
     assert after.startswith("$argon2id$v=19$m=128,t=2,p=1$")
     assert await login_code(accounts, "org-user1", PW_A) == "ok"  # the new hash verifies
 
@@ -311,15 +292,11 @@ async def test_an_unbacked_organisation_claim_is_respected_for_the_grace_then_fr
     # A registration claims the organisation, then writes its account. A claim with no account yet
     # is a registration in progress (two at once must not both succeed), until the grace says it
     # is a crashed one's leftover.
-    from services.auth.accounts import ORGANISATION_CLAIM_GRACE
-
     clock = FakeClock(START)
     accounts = build(clock)
     officer = await officer_session(accounts)
     org = c.Organisation(organisation_id="1180301018771", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="テスト")
-    await accounts.organisations.put(
-        org.organisation_id, {"auth_id": "crashed-user", "claimed_at": clock.now().isoformat()}, expected=None
-    )
+    await accounts.claims.put(org.organisation_id, Claim(auth_id="crashed-user", claimed_at=clock.now()), expected=None)
 
     def register(auth_id: str) -> c.RegisterAccount:
         return c.RegisterAccount(
@@ -329,12 +306,12 @@ async def test_an_unbacked_organisation_claim_is_respected_for_the_grace_then_fr
     clock.advance(ORGANISATION_CLAIM_GRACE - timedelta(seconds=1))
     officer = await officer_session(accounts)
     with pytest.raises(DomainError) as refused:
-        await accounts.register(register("second-user"))
+        await accounts.call(register("second-user"))
     assert refused.value.code == ErrorCode.CONFLICT
     assert refused.value.fields[0].field == "organisation.organisation_id"
     assert await accounts.accounts.get("second-user") is None
 
     clock.advance(timedelta(seconds=1))
     officer = await officer_session(accounts)
-    assert (await accounts.register(register("second-user"))).auth_id == "second-user"
-    assert (await accounts.organisations.get(org.organisation_id)).state["auth_id"] == "second-user"
+    assert (await accounts.call(register("second-user"))).auth_id == "second-user"
+    assert (await accounts.claims.read(org.organisation_id)).value.auth_id == "second-user"

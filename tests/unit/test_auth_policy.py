@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.auth import policy
-from services.auth.periods import plus_one_year
+from services.auth.domain import policy
+from services.auth.domain.periods import plus_one_year
 
 # The rules restated from the SPEC text, deliberately in another form (regular expressions).
 PUBLISHED = "$%&=@_#*+-?!"

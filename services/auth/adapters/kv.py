@@ -25,9 +25,11 @@ from typing import Any
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
-from services.auth.periods import day_token, parse_day_token
+from contracts import auth as c
+from services.auth.domain.account import DueKind
 from services.runtime.keys import decode_key, encode_key
 from services.runtime.nats import ensure_kv, kv_current
+from services.runtime.outbox import KvStore, StaleRevision
 
 ACCOUNTS = "auth_accounts"
 ORGANISATIONS = "auth_orgs"
@@ -36,33 +38,37 @@ NOTICES = "auth_notices"
 INDEX = "auth_index"
 UNKNOWN_LOGINS = "auth_unknown_logins"
 
-PENDING = "pending"  # registrations waiting for next-day activation, by effective day
-PASSWORD_EXPIRY = "pw"  # by the day (JST) the current password expires
-LAST_USE = "use"  # by the day (JST) of last use, for account expiry
+
+def day_token(day: date) -> str:
+    return day.strftime("%Y%m%d")
 
 
-class DueIndex:
+def parse_day_token(token: str) -> date:
+    return date(int(token[:4]), int(token[4:6]), int(token[6:8]))
+
+
+class KvDueIndex:
     def __init__(self, kv: KeyValue, js: JetStreamContext | None = None, bucket: str = INDEX) -> None:
         self._kv = kv
         self._js = js  # needed by scan only
         self._bucket = bucket
 
     @staticmethod
-    def _key(kind: str, day: date, auth_id: str) -> str:
-        return f"{kind}.{day_token(day)}.{encode_key(auth_id)}"
+    def _key(kind: DueKind, day: date, auth_id: str) -> str:
+        return f"{kind.value}.{day_token(day)}.{encode_key(auth_id)}"
 
-    async def mark(self, kind: str, day: date, auth_id: str) -> None:
+    async def mark(self, kind: DueKind, day: date, auth_id: str) -> None:
         await self._kv.put(self._key(kind, day, auth_id), b"")
 
-    async def unmark(self, kind: str, day: date, auth_id: str) -> None:
+    async def unmark(self, kind: DueKind, day: date, auth_id: str) -> None:
         await self._kv.delete(self._key(kind, day, auth_id))
 
-    async def scan(self, kind: str, day: date | None = None) -> list[tuple[date, str]]:
+    async def scan(self, kind: DueKind, day: date | None = None) -> list[tuple[date, str]]:
         """Markers of one kind (on one day, or all), read by key only through the bucket's
         stream filtered by subject, so the cost follows the markers, not the bucket."""
         if self._js is None:
-            raise RuntimeError("DueIndex.scan needs the JetStream context")
-        pattern = f"{kind}.{day_token(day)}.>" if day else f"{kind}.>"
+            raise RuntimeError("KvDueIndex.scan needs the JetStream context")
+        pattern = f"{kind.value}.{day_token(day)}.>" if day else f"{kind.value}.>"
         found: list[tuple[date, str]] = []
         for key, _, _ in await kv_current(self._js, self._bucket, pattern, keys_only=True):
             _, token, encoded = key.split(".", 2)
@@ -123,23 +129,34 @@ class NoticeFeed:
             self._watcher = None
 
 
+class KvNotices:
+    """The notices bucket for writes; reads come from the feed (no bucket read at login)."""
+
+    def __init__(self, store: KvStore, feed: NoticeFeed) -> None:
+        self._store = store
+        self._feed = feed
+
+    async def publish(self, notice: c.Notice) -> None:
+        state = notice.model_dump(mode="json")
+        await self._store.put(notice.notice_id, state, expected=None)
+        self._feed.put(notice.notice_id, state)
+
+    async def withdraw(self, notice_id: str) -> bool:
+        entry = await self._store.get(notice_id)
+        if entry is None:
+            return False
+        try:
+            await self._store.delete(notice_id, entry)
+        except StaleRevision:
+            return False
+        self._feed.put(notice_id, None)
+        return True
+
+    async def all(self) -> list[c.Notice]:
+        return [c.Notice.model_validate(state) for state in self._feed.current()]
+
+
 async def ensure_expiring_kv(js: JetStreamContext, bucket: str, *, ttl_s: float, replicas: int) -> KeyValue:
     """A bucket whose entries vanish `ttl_s` after their last write (sessions, unknown-ID
     counters): anyone can make new ones, so they must not pile up forever."""
     return await ensure_kv(js, bucket, history=1, replicas=replicas, ttl_s=ttl_s)
-
-
-__all__ = [
-    "ACCOUNTS",
-    "INDEX",
-    "LAST_USE",
-    "NOTICES",
-    "ORGANISATIONS",
-    "PASSWORD_EXPIRY",
-    "PENDING",
-    "SESSIONS",
-    "UNKNOWN_LOGINS",
-    "DueIndex",
-    "NoticeFeed",
-    "ensure_expiring_kv",
-]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from services.auth.ports import Verified
+
 
 @dataclass(frozen=True)
 class HashParameters:
@@ -24,13 +26,7 @@ class HashParameters:
     parallelism: int = 1
 
 
-@dataclass(frozen=True)
-class Verified:
-    ok: bool
-    needs_rehash: bool = False
-
-
-class Passwords:
+class Argon2Passwords:
     def __init__(self, params: HashParameters = HashParameters(), threads: int = 1) -> None:
         self.params = params
         # Hashes run on a pool of their own, `threads` at a time (ENS_AUTH_HASH_THREADS). argon2 is

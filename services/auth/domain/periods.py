@@ -44,11 +44,3 @@ def effective_on(registered_at: datetime) -> date:
 
 def activation_due(effective: date, as_of: datetime, periods: Periods) -> bool:
     return as_of >= jst_at(effective, periods.activation_time)
-
-
-def day_token(day: date) -> str:
-    return day.strftime("%Y%m%d")
-
-
-def parse_day_token(token: str) -> date:
-    return date(int(token[:4]), int(token[4:6]), int(token[6:8]))

@@ -1,0 +1,1 @@
+"""Auth's rules and typed state: pure, no I/O, no store or broker formats."""

@@ -1,0 +1,210 @@
+"""The changes of an account: each a pure function of the account and the time, returning the
+new account and the events the change causes (or None when there is nothing to record), or
+raising the refusal. The store writes both in one compare-and-set (the outbox)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from contracts import auth as c
+from contracts.organisations import Role
+from services.auth.domain import errors
+from services.auth.domain.account import Account, AccountStatus
+from services.auth.domain.lockout import count_failure
+from services.auth.domain.periods import Periods, effective_on, password_expires_at
+from services.runtime.clock import business_day
+from services.runtime.outbox import EventDraft, draft
+
+Decision = tuple[Account, list[EventDraft]]
+
+
+def new_officer(*, auth_id: str, name: str, email: str, password_hash: str, now: datetime) -> Account:
+    """Officers are created by the operator and active at once."""
+    return Account(
+        auth_id=auth_id,
+        role=Role.OFFICER,
+        name=name,
+        email=email,
+        status=AccountStatus.ACTIVE,
+        password_hash=password_hash,
+        registered_at=now,
+        activated_at=now,
+        password_set_at=now,
+    )
+
+
+def register(*, auth_id: str, organisation: c.Organisation, email: str, password_hash: str, now: datetime) -> Decision:
+    """An officer's registration; it takes effect on the next JST day (Q20-21)."""
+    effective = effective_on(now)
+    account = Account(
+        auth_id=auth_id,
+        role=Role.ORGANISATION,
+        organisation=organisation,
+        email=email,
+        status=AccountStatus.PENDING,
+        password_hash=password_hash,
+        registered_at=now,
+        effective_on=effective,
+        password_set_at=now,
+    )
+    return account, [draft(c.AccountRegistered, auth_id=auth_id, organisation=organisation, effective_on=effective)]
+
+
+def activate(account: Account, now: datetime) -> Decision | None:
+    if account.status is not AccountStatus.PENDING:
+        return None
+    new = account.model_copy(update={"status": AccountStatus.ACTIVE, "activated_at": now})
+    event = draft(
+        c.AccountActivated,
+        auth_id=account.auth_id,
+        organisation=account.organisation,
+        email=account.email,
+        password_expires_at=new.password_expires_at,
+    )
+    return new, [event]
+
+
+# ---- login -----------------------------------------------------------------------------
+
+
+def failed_login(account: Account, now: datetime, periods: Periods) -> Decision:
+    failures, until = count_failure(account.failed_logins, account.locked_until, now, periods)
+    new = account.model_copy(update={"failed_logins": failures, "locked_until": until})
+    if until is None:
+        return new, []
+    return new, [draft(c.AccountLocked, auth_id=account.auth_id, locked_until=until)]
+
+
+def refuse_unusable(account: Account, now: datetime) -> None:
+    """Told only after the right password (SPEC §1), in this order."""
+    if account.status is AccountStatus.PENDING:
+        assert account.effective_on is not None  # every registration has its day
+        raise errors.RegistrationPending(account.effective_on)
+    if account.status is AccountStatus.EXPIRED or now >= account.expires_at:
+        raise errors.AccountExpired()
+    if now >= account.password_expires_at:
+        raise errors.PasswordExpired(account.password_expires_at)
+
+
+def succeeded_login(account: Account, now: datetime, periods: Periods, rehash: str | None) -> Decision | None:
+    """Clears the count and records the use. None when there is nothing to record: use is kept to
+    the hour (`use_resolution`), which a one-year expiry does not notice, so a busy account is
+    not rewritten (and its entry relayed) on every login."""
+    refuse_unusable(account, now)
+    if (
+        rehash is None
+        and account.failed_logins == 0
+        and account.locked_until is None
+        and account.last_used_at is not None
+        and now - account.last_used_at < periods.use_resolution
+    ):
+        return None
+    update: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_used_at": now}
+    if rehash is not None:
+        update["password_hash"] = rehash
+    return account.model_copy(update=update), []
+
+
+# ---- passwords and e-mail --------------------------------------------------------------
+
+
+def _with_new_password(account: Account, new_hash: str, now: datetime, *, by_officer: bool) -> Decision:
+    """A new password also lifts a lock, clears the count and counts as use."""
+    new = account.model_copy(
+        update={
+            "password_hash": new_hash,
+            "password_set_at": now,
+            "last_used_at": now,
+            "failed_logins": 0,
+            "locked_until": None,
+            "warned": (),
+        }
+    )
+    event = draft(
+        c.PasswordChanged,
+        auth_id=account.auth_id,
+        organisation=account.organisation,
+        email=account.email,
+        by_officer=by_officer,
+        password_expires_at=password_expires_at(now),
+    )
+    return new, [event]
+
+
+def change_own_password(account: Account, new_hash: str, now: datetime) -> Decision:
+    if now >= account.password_expires_at:
+        raise errors.ExpiredPasswordUnchangeable()
+    return _with_new_password(account, new_hash, now, by_officer=False)
+
+
+def officer_set_password(account: Account, new_hash: str, now: datetime) -> Decision:
+    if not account.status.is_valid or now >= account.expires_at:
+        raise errors.PasswordNotSettable()
+    return _with_new_password(account, new_hash, now, by_officer=True)
+
+
+def change_email(account: Account, new_email: str, now: datetime) -> Decision:
+    if account.email == new_email:
+        raise errors.SameEmail()
+    event = draft(
+        c.EmailChanged,
+        auth_id=account.auth_id,
+        organisation=account.organisation,
+        old_email=account.email,
+        new_email=new_email,
+    )
+    return account.model_copy(update={"email": new_email, "last_used_at": now}), [event]
+
+
+# ---- officer actions -------------------------------------------------------------------
+
+
+def reissue_auth_id(account: Account, now: datetime) -> Decision:
+    if account.status is not AccountStatus.ACTIVE:
+        raise errors.NotYetActive()
+    event = draft(c.AuthIdReissued, auth_id=account.auth_id, organisation=account.organisation, email=account.email)
+    return account.model_copy(update={"reissued_at": now}), [event]
+
+
+def deregister(account: Account, officer_id: str, now: datetime) -> Decision:
+    if account.status is AccountStatus.DEREGISTERED:
+        raise errors.AlreadyDeregistered()
+    if account.auth_id == officer_id:
+        raise errors.CannotDeregisterSelf()
+    new = account.model_copy(update={"status": AccountStatus.DEREGISTERED, "deregistered_at": now})
+    return new, [draft(c.AccountDeregistered, auth_id=account.auth_id, organisation=account.organisation)]
+
+
+# ---- scheduled jobs --------------------------------------------------------------------
+
+
+def warn_password_expiry(account: Account, days_before: int, target_day: date, as_of: datetime) -> Decision | None:
+    """Once per (password, days_before): the mark is stored with the event, so a second run finds
+    it, and a password changed since has another set time."""
+    expires = account.password_expires_at
+    mark = account.warning_mark(days_before)
+    if (
+        account.status is not AccountStatus.ACTIVE
+        or business_day(expires) != target_day
+        or as_of >= expires
+        or as_of >= account.expires_at
+        or mark in account.warned
+    ):
+        return None
+    event = draft(
+        c.PasswordExpiryWarned,
+        auth_id=account.auth_id,
+        organisation=account.organisation,
+        email=account.email,
+        password_expires_at=expires,
+        days_before=days_before,
+    )
+    return account.model_copy(update={"warned": (*account.warned, mark)}), [event]
+
+
+def expire(account: Account, as_of: datetime) -> Decision | None:
+    if account.status is not AccountStatus.ACTIVE or as_of < account.expires_at:
+        return None
+    last_used = account.last_used_at or account.activated_at
+    event = draft(c.AccountExpired, auth_id=account.auth_id, organisation=account.organisation, last_used_at=last_used)
+    return account.model_copy(update={"status": AccountStatus.EXPIRED, "expired_at": as_of}), [event]

@@ -1,0 +1,107 @@
+"""The scheduler-driven commands: next-day activation (mail 1), password expiry warnings
+(mail 5), idle expiry (Q27). Each reads only the accounts its due markers name and re-checks
+each account itself; each step is a transition that a second run finds done, so a job that
+runs twice changes and emits nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import TypeVar
+
+from contracts import auth as c
+from contracts.common import JobResult
+from services.auth.domain import transitions
+from services.auth.domain.account import AccountStatus, DueKind
+from services.auth.domain.periods import activation_due
+from services.auth.domain.session import Caller
+from services.auth.ports import AuthDeps
+from services.runtime.clock import business_day
+from services.runtime.errors import InvalidInput, field_error
+from services.runtime.pipeline import CommandContext
+
+Ctx = CommandContext[AuthDeps, Caller]
+T = TypeVar("T")
+JOB_CONCURRENCY = 128
+
+
+async def each(items: Sequence[T], step: Callable[[T], Awaitable[bool]]) -> list[bool]:
+    """Run a job's per-account step on a fixed pool of workers: bounded in-flight requests (not
+    100k tasks at once) and no batch barrier waiting for the slowest of a batch."""
+    results: list[bool] = [False] * len(items)
+    positions = iter(range(len(items)))
+
+    async def worker() -> None:
+        for i in positions:
+            results[i] = await step(items[i])
+
+    await asyncio.gather(*(worker() for _ in range(min(JOB_CONCURRENCY, len(items)))))
+    return results
+
+
+async def activate_due_registrations(cmd: c.ActivateDueRegistrations, ctx: Ctx) -> JobResult:
+    ctx.trail.actor = "system"
+    deps = ctx.deps
+    today = business_day(cmd.as_of)
+    markers = await deps.index.scan(DueKind.PENDING)
+    due = [(d, a) for d, a in markers if d <= today and activation_due(d, cmd.as_of, deps.periods)]
+
+    async def activate(marker: tuple[date, str]) -> bool:
+        day, auth_id = marker
+        stored = await deps.accounts.read(auth_id)
+        changed = False
+        if stored is not None and stored.value.status is AccountStatus.PENDING:
+            # Its idle year counts from activation: the marker before the write, as the store's own.
+            await deps.index.mark(DueKind.LAST_USE, business_day(deps.clock.now()), auth_id)
+            updated = await deps.accounts.update(auth_id, lambda a: transitions.activate(a, deps.clock.now()), first=stored)
+            changed = updated is not None and updated.changed
+        await deps.index.unmark(DueKind.PENDING, day, auth_id)
+        return changed
+
+    changed = sum(await each(due, activate))
+    ctx.trail.details.update(processed=len(due), changed=changed)
+    return JobResult(as_of=cmd.as_of, processed=len(due), changed=changed)
+
+
+async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: Ctx) -> JobResult:
+    """Warn once per (password, days_before); see transitions.warn_password_expiry."""
+    ctx.trail.actor = "system"
+    deps = ctx.deps
+    today = business_day(cmd.as_of)
+    details: dict[str, int] = {}
+    processed = 0
+    for days in sorted(set(cmd.days_before)):
+        if days < 0:
+            raise InvalidInput(fields=[field_error("days_before", "negative", "0以上の日数を指定してください。")])
+        target_day = today + timedelta(days=days)
+        markers = await deps.index.scan(DueKind.PASSWORD_EXPIRY, target_day)
+        processed += len(markers)
+
+        async def warn(marker: tuple[date, str], days: int = days, target_day: date = target_day) -> bool:
+            updated = await deps.accounts.update(
+                marker[1], lambda a: transitions.warn_password_expiry(a, days, target_day, cmd.as_of)
+            )
+            return updated is not None and updated.changed
+
+        details[str(days)] = sum(await each(markers, warn))
+    changed = sum(details.values())
+    ctx.trail.details.update(processed=processed, changed=changed)
+    return JobResult(as_of=cmd.as_of, processed=processed, changed=changed, details=details)
+
+
+async def expire_idle_accounts(cmd: c.ExpireIdleAccounts, ctx: Ctx) -> JobResult:
+    ctx.trail.actor = "system"
+    deps = ctx.deps
+    # A marker's day is the (JST) day of last use; an account used on day D expires a year
+    # later, so only markers at least ~a year old can be due.
+    horizon = business_day(cmd.as_of) - timedelta(days=364)
+    candidates = [(d, a) for d, a in await deps.index.scan(DueKind.LAST_USE) if d <= horizon]
+
+    async def expire(marker: tuple[date, str], as_of: datetime = cmd.as_of) -> bool:
+        updated = await deps.accounts.update(marker[1], lambda a: transitions.expire(a, as_of))
+        return updated is not None and updated.changed
+
+    changed = sum(await each(candidates, expire))
+    ctx.trail.details.update(processed=len(candidates), changed=changed)
+    return JobResult(as_of=cmd.as_of, processed=len(candidates), changed=changed)

@@ -1,0 +1,88 @@
+"""Officer actions on an organisation's account (SPEC §1): reissue the auth ID by mail, set a
+new password, deregister, read the account. An organisation's session never gets here."""
+
+from __future__ import annotations
+
+from contracts import auth as c
+from contracts.common import Ack
+from services.auth.domain import policy, transitions
+from services.auth.domain.account import Account, view
+from services.auth.domain.errors import AccountNotFound, NoValidAccount, OrganisationAccountNotFound, SamePassword
+from services.auth.domain.session import Caller
+from services.auth.ports import AuthDeps
+from services.runtime.errors import InvalidInput, field_error
+from services.runtime.pipeline import CommandContext
+
+Ctx = CommandContext[AuthDeps, Caller]
+
+
+async def _account_of_organisation(deps: AuthDeps, organisation_id: str) -> Account | None:
+    claim = await deps.claims.read(organisation_id)
+    return await deps.accounts.get(claim.value.auth_id) if claim is not None else None
+
+
+async def reissue_auth_id(cmd: c.ReissueAuthId, ctx: Ctx) -> Ack:
+    ctx.trail.target = cmd.organisation_id
+    await ctx.officer()
+    deps = ctx.deps
+    account = await _account_of_organisation(deps, cmd.organisation_id)
+    if account is None or not account.status.is_valid:
+        raise NoValidAccount()
+    ctx.trail.target = account.auth_id
+    updated = await deps.accounts.update(account.auth_id, lambda a: transitions.reissue_auth_id(a, deps.clock.now()))
+    if updated is None:
+        raise AccountNotFound("アカウントが見つかりません。")
+    return Ack()
+
+
+async def set_password(cmd: c.SetPassword, ctx: Ctx) -> Ack:
+    """After the counter or postal procedure (窓口又は郵送): the forgotten or expired password is
+    replaced, and the lock lifted."""
+    ctx.trail.target = cmd.auth_id
+    await ctx.officer()
+    deps = ctx.deps
+    errors = policy.password_errors(cmd.new_password, cmd.auth_id, field="new_password", label="新しいパスワード")
+    if errors:
+        raise InvalidInput(fields=errors)
+    new_hash = await deps.passwords.hash(cmd.new_password)
+    current = await deps.accounts.get(cmd.auth_id)
+    if current is not None and (await deps.passwords.verify(current.password_hash, cmd.new_password)).ok:
+        raise SamePassword()
+    updated = await deps.accounts.update(cmd.auth_id, lambda a: transitions.officer_set_password(a, new_hash, deps.clock.now()))
+    if updated is None:
+        raise AccountNotFound("アカウントが見つかりません。")
+    return Ack()
+
+
+async def deregister(cmd: c.Deregister, ctx: Ctx) -> Ack:
+    ctx.trail.target = cmd.auth_id
+    who = await ctx.officer()
+    deps = ctx.deps
+    updated = await deps.accounts.update(cmd.auth_id, lambda a: transitions.deregister(a, who.auth_id, deps.clock.now()))
+    if updated is None:
+        raise AccountNotFound("アカウントが見つかりません。")
+    return Ack()
+
+
+async def get_account(cmd: c.GetAccount, ctx: Ctx) -> c.AccountView:
+    ctx.trail.target = cmd.auth_id or cmd.organisation_id
+    await ctx.officer()
+    deps = ctx.deps
+    if bool(cmd.auth_id) == bool(cmd.organisation_id):
+        message = "認証IDか法人番号等のどちらか一方を指定してください。"
+        raise InvalidInput(
+            fields=[
+                field_error("auth_id", "one_of", message, "認証ID"),
+                field_error("organisation_id", "one_of", message, "法人番号等"),
+            ]
+        )
+    if cmd.auth_id:
+        account = await deps.accounts.get(cmd.auth_id)
+        if account is None:
+            raise AccountNotFound()
+    else:
+        assert cmd.organisation_id is not None
+        account = await _account_of_organisation(deps, cmd.organisation_id)
+        if account is None:
+            raise OrganisationAccountNotFound()
+    return c.AccountView(account=view(account, deps.clock.now()))
