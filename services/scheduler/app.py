@@ -1,4 +1,5 @@
-"""Composition root of the scheduler service: builds it from settings; nothing connects at import."""
+"""Composition root of the scheduler service: builds it from the settings it is given; nothing
+connects at import, nothing reads the environment."""
 
 from __future__ import annotations
 
@@ -6,42 +7,38 @@ import asyncio
 import logging
 
 from contracts import scheduler as contract
-from contracts.client import CommandRefused
-from contracts.common import Command, Reply
+from contracts.common import Command, JobResult
 from contracts.scheduler import JobRun
-from services.runtime.audit import Auditor
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
+from services.runtime.pipeline import Principal
 from services.runtime.service import ServiceBase
-from services.runtime.settings import RuntimeSettings, load_settings
-from services.scheduler import handlers
-from services.scheduler.adapters.runs_kv import KvRunLedger
-from services.scheduler.adapters.triggers import CronTriggers
-from services.scheduler.jobs import job_table
+from services.runtime.settings import RuntimeSettings
+from services.scheduler.adapters.runs_kv import KvRunStore
+from services.scheduler.domain.jobs import job_table
+from services.scheduler.entrypoints.triggers import CronTriggers, catch_up_when_ready
+from services.scheduler.handlers import HANDLERS
+from services.scheduler.ports import SchedulerDeps
 from services.scheduler.runs import JobRunner
 from services.scheduler.settings import SchedulerSettings
 
 log = logging.getLogger("ens.scheduler")
 
 BUCKETS = ("scheduler_runs",)
-READY_WITHIN_S = 30.0
 
 
-class SchedulerService(ServiceBase):
+class SchedulerService(ServiceBase[SchedulerDeps, Principal]):
     name = contract.SERVICE
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: SchedulerSettings, clock: Clock) -> None:
-        super().__init__(runtime)
-        self.runtime = runtime
+        super().__init__(runtime, HANDLERS)
         self.settings = settings
         self.clock = clock
-        self.jobs = job_table(settings)
-        self._runner: JobRunner | None = None
+        self.jobs = job_table(settings, runtime.activation_time)
         self._triggers: CronTriggers | None = None
         self._catch_up: asyncio.Task[list[JobRun]] | None = None
-        handlers.register(self.router, lambda: self.runner)
 
     @property
     def triggers(self) -> CronTriggers | None:
@@ -49,9 +46,7 @@ class SchedulerService(ServiceBase):
 
     @property
     def runner(self) -> JobRunner:
-        if self._runner is None:
-            raise RuntimeError("scheduler used before start()")
-        return self._runner
+        return self.deps.runner
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS]
@@ -61,40 +56,17 @@ class SchedulerService(ServiceBase):
         kv = await ensure_kv(ctx.js, BUCKETS[0], history=16, replicas=self.runtime.stream_replicas)
         timeout = self.settings.command_timeout_s
 
-        async def send(command: Command) -> Reply:
+        async def send(command: Command[JobResult]) -> JobResult:
             return await ctx.client.call(command, timeout=timeout)
 
-        self._runner = JobRunner(
-            self.jobs,
-            KvRunLedger(kv),
-            send,
-            self.clock,
-            self.settings,
-            instance=ctx.instance,
-            audit=Auditor(ctx.js, self.name, self.clock),
+        runner = JobRunner(
+            self.jobs, KvRunStore(kv), send, self.clock, self.settings, instance=ctx.instance, audit=self.auditor()
         )
+        self.bind(SchedulerDeps(runner=runner))
         if self.settings.triggers:
-            self._triggers = CronTriggers(self._runner, self.settings)
+            self._triggers = CronTriggers(runner, self.settings)
             self._triggers.start()
-        self._catch_up = asyncio.create_task(self._catch_up_when_ready(ctx), name="scheduler-catch-up")
-
-    async def _catch_up_when_ready(self, ctx: ServiceContext) -> list[JobRun]:
-        """A scheduler that was down at a job's time runs the missed day once it answers itself
-        (then the host's other services on the same broker answer too)."""
-        deadline = asyncio.get_running_loop().time() + READY_WITHIN_S
-        while True:
-            try:
-                await ctx.client.status(self.name, timeout=0.25)
-                break
-            except CommandRefused:
-                if asyncio.get_running_loop().time() > deadline:
-                    log.warning("scheduler: not answering itself; catch-up left to the periodic tick")
-                    return []
-                await asyncio.sleep(0.05)  # "no responders" comes back at once; do not spin
-        runs = await self.runner.tick()
-        for run in runs:
-            log.info("catch-up %s for %s: %s", run.job, run.business_day, run.status if run.ran else "already done")
-        return runs
+        self._catch_up = asyncio.create_task(catch_up_when_ready(ctx.client, self.name, runner), name="scheduler-catch-up")
 
     async def caught_up(self) -> list[JobRun]:
         """The runs of the start-up catch-up, once it finished."""
@@ -115,9 +87,8 @@ class SchedulerService(ServiceBase):
             except Exception:
                 log.exception("scheduler: catch-up failed")
             self._catch_up = None
-        self._runner = None
         await super().stop()
 
 
-def build(runtime: RuntimeSettings, clock: Clock) -> SchedulerService:
-    return SchedulerService(runtime, load_settings(SchedulerSettings), clock)
+def build(runtime: RuntimeSettings, settings: SchedulerSettings, clock: Clock) -> SchedulerService:
+    return SchedulerService(runtime, settings, clock)

@@ -1,21 +1,14 @@
-"""Contract in, runner out: the scheduler's two commands."""
+"""Which use case takes which command: the operators' RunJob and ListJobs. The daily runs
+themselves are time-driven (entrypoints/triggers.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from contracts.scheduler import ListJobs, RunJob
+from services.runtime.pipeline import HandlerTable, Principal
+from services.scheduler import runs
+from services.scheduler.ports import SchedulerDeps
 
-from faststream.nats import NatsRouter
-
-from contracts.scheduler import SERVICE, JobList, JobRun, ListJobs, RunJob
-from services.runtime.handlers import handles
-from services.scheduler.runs import JobRunner
-
-
-def register(router: NatsRouter, runner: Callable[[], JobRunner]) -> None:
-    @handles(router, RunJob, SERVICE)
-    async def run_job(cmd: RunJob) -> JobRun:
-        return await runner().run(cmd.job, cmd.as_of, force=cmd.force, actor="operator")
-
-    @handles(router, ListJobs, SERVICE)
-    async def list_jobs(cmd: ListJobs) -> JobList:
-        return await runner().list_jobs()
+HANDLERS: HandlerTable[SchedulerDeps, Principal] = {
+    RunJob: runs.run_job,
+    ListJobs: runs.list_jobs,
+}

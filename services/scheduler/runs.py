@@ -1,105 +1,55 @@
-"""Running a job once per (job, business day), on any number of replicas, without losing a day.
+"""Running a job once per (job, business day), on any number of replicas, without losing a day;
+and the operators' two commands, RunJob and ListJobs.
 
-A run is claimed before any work with a create of the ledger entry `<job>.<day>`: whoever
+A run is claimed before any work with a create of the store entry `<job>.<day>`: whoever
 creates it runs the job, every other replica (or a second firing) sees the entry and does
-nothing. The entry then moves by compare-and-set:
-
-    (none) --create--> started --> done           the day's work is finished; never again
-                          |   \\--> failed         the command failed; the next tick retries it
-                          \\-- lease expired -->   started again (attempt + 1), by CAS
+nothing. The entry then moves by compare-and-set (domain/runs.py draws the states).
 
 A replica that dies between its claim and the command's reply leaves `started` behind; after
 the lease another tick takes it over, so a crash never loses the day. If the old run was in
 fact still alive both send the command, which is harmless: auth and filing make each system
 command idempotent for a business day. `force` re-runs a finished day on purpose (operators).
+
+Runs the clock starts (triggers, retry ticks, catch-up) are not commands, so the runner writes
+their audit record itself through its AuditSink; operators' commands are audited by the pipeline.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
-from contracts.common import JobResult
 from contracts.client import CommandRefused
-from contracts.common import Command
-from contracts.scheduler import JobInfo, JobList, JobName, JobRun
+from contracts.scheduler import JobInfo, JobList, JobName, JobRun, ListJobs, RunJob
 from services.runtime.clock import Clock, business_day
 from services.runtime.errors import Conflict
-from services.scheduler.jobs import JobSpec
+from services.scheduler.domain import runs
+from services.scheduler.domain.jobs import JobSpec
+from services.scheduler.domain.runs import DONE, FAILED, STARTED, RunDoc, last_key, run_key, to_job_run
+from services.scheduler.ports import AlreadyClaimed, AuditSink, Ctx, RunStore, Send
 from services.scheduler.settings import SchedulerSettings
 
 log = logging.getLogger("ens.scheduler")
 
-STARTED, DONE, FAILED = "started", "done", "failed"
 CAS_ATTEMPTS = 8
-
-
-class AlreadyClaimed(Exception):
-    """The entry exists already (create) or changed since it was read (update)."""
-
-
-class RunLedger(Protocol):
-    """Where runs are claimed and their results kept (a KV bucket in production)."""
-
-    async def get(self, key: str) -> tuple[dict[str, Any], int] | None: ...
-
-    async def create(self, key: str, doc: dict[str, Any]) -> int: ...
-
-    async def update(self, key: str, doc: dict[str, Any], revision: int) -> int: ...
-
-
-class AuditTrail(Protocol):
-    async def record(
-        self, command: str, *, actor: str | None, target: str | None, result: str, details: dict[str, Any] | None = None
-    ) -> None: ...
-
-
-Send = Callable[[Command], Awaitable[Any]]
-
-
-def run_key(job: JobName, day: Any) -> str:
-    return f"{job.value}.{day.isoformat()}"
-
-
-def last_key(job: JobName) -> str:
-    return f"{job.value}.last"
-
-
-def to_job_run(doc: dict[str, Any], *, ran: bool) -> JobRun:
-    return JobRun(
-        job=doc["job"],
-        as_of=doc["as_of"],
-        business_day=doc["day"],
-        ran=ran,
-        processed=doc.get("processed", 0),
-        changed=doc.get("changed", 0),
-        error=doc.get("error"),
-        status={STARTED: "running"}.get(doc["status"], doc["status"]),
-        details=doc.get("details", {}),
-        attempt=doc.get("attempt"),
-        finished_at=doc.get("finished_at"),
-    )
 
 
 class JobRunner:
     def __init__(
         self,
         jobs: dict[JobName, JobSpec],
-        ledger: RunLedger,
+        store: RunStore,
         send: Send,
         clock: Clock,
         settings: SchedulerSettings,
         *,
         instance: str,
-        audit: AuditTrail | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self.jobs = jobs
-        self._ledger = ledger
+        self._store = store
         self._send = send
         self._clock = clock
-        self._settings = settings
         self._instance = instance
         self._audit = audit
         self._lease = timedelta(seconds=settings.lease_s)
@@ -112,7 +62,7 @@ class JobRunner:
 
         Called by the cron triggers, periodically for retries, and once at start-up (catch-up)."""
         now = now or self._clock.now()
-        runs = []
+        done = []
         for spec in self.jobs.values():
             try:
                 run = await self.run_if_due(spec.name, now)
@@ -120,8 +70,8 @@ class JobRunner:
                 log.exception("job %s: could not run; the next tick retries", spec.name)
                 continue
             if run is not None:
-                runs.append(run)
-        return runs
+                done.append(run)
+        return done
 
     async def run_if_due(self, job: JobName, now: datetime | None = None) -> JobRun | None:
         now = now or self._clock.now()
@@ -129,45 +79,53 @@ class JobRunner:
         slot = spec.due_slot(now, self._grace)
         if slot is None:
             return None
-        return await self.run(job, spec.as_of_for(slot, now), actor="system")
+        as_of = spec.as_of_for(slot, now)
+        run = await self.run(job, as_of)
+        # A day found done already is not recorded: the periodic retry tick of every replica
+        # would flood the trail.
+        if run.ran and self._audit is not None:
+            await self._audit.record(
+                "RunJob",
+                actor="system",
+                target=run_key(job, business_day(as_of)),
+                result=run.status or DONE,
+                details=run_details(run),
+            )
+        return run
 
     # ---- one run --------------------------------------------------------------------------
 
-    async def run(self, job: JobName, as_of: datetime, *, force: bool = False, actor: str = "operator") -> JobRun:
+    async def run(self, job: JobName, as_of: datetime, *, force: bool = False) -> JobRun:
         """Run `job` as of a moment, once for that moment's business day (JST) unless forced."""
         spec = self.jobs[job]
         day = business_day(as_of)
         key = run_key(job, day)
         claimed = await self._claim(key, job, as_of, force)
         if isinstance(claimed, JobRun):
-            if actor != "system":  # the periodic retry tick of every replica would flood the trail
-                await self._audited(actor, key, "skipped", claimed)
             return claimed
         doc, revision = claimed
         try:
             result = await self._send(spec.command(as_of))
         except CommandRefused as exc:
             log.warning("job %s for %s: %s refused: %s", job, day, spec.target, exc)
-            doc = self._ended(doc, FAILED, error=f"{exc.code}: {exc.error.message}")
+            doc = runs.ended(doc, FAILED, now=self._clock.now(), error=f"{exc.code}: {exc.error.message}")
         except Exception as exc:
             log.exception("job %s for %s failed", job, day)
-            doc = self._ended(doc, FAILED, error=f"internal: {exc.__class__.__name__}")
+            doc = runs.ended(doc, FAILED, now=self._clock.now(), error=f"internal: {exc.__class__.__name__}")
         else:
-            doc = self._ended(doc, DONE, result=result)
+            doc = runs.ended(doc, DONE, now=self._clock.now(), result=result)
         await self._record(key, job, doc, revision)
-        run = to_job_run(doc, ran=True)
-        await self._audited(actor, key, run.status or DONE, run)
-        return run
+        return to_job_run(doc, ran=True)
 
-    async def _claim(self, key: str, job: JobName, as_of: datetime, force: bool) -> tuple[dict[str, Any], int] | JobRun:
+    async def _claim(self, key: str, job: JobName, as_of: datetime, force: bool) -> tuple[RunDoc, int] | JobRun:
         """The claimed entry and its revision, or the JobRun that says why nothing is done."""
         for _ in range(CAS_ATTEMPTS):
             now = self._clock.now()
-            current = await self._ledger.get(key)
+            current = await self._store.get(key)
             if current is None:
-                doc = self._started(job, as_of, attempt=1)
+                doc = runs.started(job, as_of, now=now, instance=self._instance, attempt=1)
                 try:
-                    return doc, await self._ledger.create(key, doc)
+                    return doc, await self._store.create(key, doc)
                 except AlreadyClaimed:
                     continue
             existing, revision = current
@@ -182,76 +140,47 @@ class JobRunner:
                 log.warning(
                     "job %s: taking over %s, claimed by %s at %s", job, key, existing.get("instance"), existing["started_at"]
                 )
-            doc = self._started(job, as_of, attempt=existing.get("attempt", 1) + 1)
+            doc = runs.started(job, as_of, now=now, instance=self._instance, attempt=existing.get("attempt", 1) + 1)
             try:
-                return doc, await self._ledger.update(key, doc, revision)
+                return doc, await self._store.update(key, doc, revision)
             except AlreadyClaimed:
                 continue
         raise Conflict("他のスケジューラと同時に実行されました。しばらくしてから再度お試しください。")
 
-    def _started(self, job: JobName, as_of: datetime, *, attempt: int) -> dict[str, Any]:
-        return {
-            "job": job.value,
-            "day": business_day(as_of).isoformat(),
-            "as_of": as_of.isoformat(),
-            "status": STARTED,
-            "started_at": self._clock.now().isoformat(),
-            "instance": self._instance,
-            "attempt": attempt,
-        }
-
-    def _ended(self, doc: dict[str, Any], status: str, *, result: Any = None, error: str | None = None) -> dict[str, Any]:
-        ended = {**doc, "status": status, "finished_at": self._clock.now().isoformat(), "error": error}
-        if isinstance(result, JobResult):
-            ended.update(processed=result.processed, changed=result.changed, details=dict(result.details))
-        return ended
-
-    async def _record(self, key: str, job: JobName, doc: dict[str, Any], revision: int) -> None:
+    async def _record(self, key: str, job: JobName, doc: RunDoc, revision: int) -> None:
         try:
-            await self._ledger.update(key, doc, revision)
+            await self._store.update(key, doc, revision)
         except AlreadyClaimed:
             # Another replica took the run over after our lease ran out; its result stands.
             log.warning("job %s: %s was taken over while running; not recording this result", job, key)
             return
         await self._remember_last(job, doc)
 
-    async def _remember_last(self, job: JobName, doc: dict[str, Any]) -> None:
+    async def _remember_last(self, job: JobName, doc: RunDoc) -> None:
         """Keep the latest business day's result per job for ListJobs (an older day never wins)."""
         key = last_key(job)
         for _ in range(CAS_ATTEMPTS):
-            current = await self._ledger.get(key)
+            current = await self._store.get(key)
             try:
                 if current is None:
-                    await self._ledger.create(key, doc)
+                    await self._store.create(key, doc)
                     return
                 existing, revision = current
-                if (existing["day"], existing.get("finished_at") or "") > (doc["day"], doc["finished_at"]):
+                if runs.is_later(existing, than=doc):
                     return
-                await self._ledger.update(key, doc, revision)
+                await self._store.update(key, doc, revision)
                 return
             except AlreadyClaimed:
                 continue
         log.warning("job %s: could not record the last result after %d attempts", job, CAS_ATTEMPTS)
 
-    async def _audited(self, actor: str, key: str, result: str, run: JobRun) -> None:
-        if self._audit is not None:
-            await self._audit.record(
-                "RunJob",
-                actor=actor,
-                target=key,
-                result=result,
-                details={"processed": run.processed, "changed": run.changed, "ran": int(run.ran)},
-            )
-
     # ---- what operators see ------------------------------------------------------------------
 
     async def list_jobs(self) -> JobList:
-        if self._audit is not None:
-            await self._audit.record("ListJobs", actor="operator", target=None, result="ok")
         now = self._clock.now()
         infos = []
         for spec in self.jobs.values():
-            last = await self._ledger.get(last_key(spec.name))
+            last = await self._store.get(last_key(spec.name))
             infos.append(
                 JobInfo(
                     job=spec.name,
@@ -261,3 +190,25 @@ class JobRunner:
                 )
             )
         return JobList(jobs=infos)
+
+
+def run_details(run: JobRun) -> dict[str, int]:
+    return {"processed": run.processed, "changed": run.changed, "ran": int(run.ran)}
+
+
+# ---- the operators' commands ---------------------------------------------------------------
+
+
+async def run_job(cmd: RunJob, ctx: Ctx) -> JobRun:
+    ctx.trail.actor = "operator"
+    ctx.trail.target = run_key(cmd.job, business_day(cmd.as_of))
+    run = await ctx.deps.runner.run(cmd.job, cmd.as_of, force=cmd.force)
+    # The audit result is the pipeline's `ok`; what the run came to (done, failed, running, or
+    # skipped for a day done already) rides in the details.
+    ctx.trail.details.update(run_details(run), status=run.status if run.ran else "skipped")
+    return run
+
+
+async def list_jobs(cmd: ListJobs, ctx: Ctx) -> JobList:
+    ctx.trail.actor = "operator"
+    return await ctx.deps.runner.list_jobs()

@@ -1,4 +1,5 @@
 """Scheduler settings (env prefix ENS_SCHEDULER_): when each daily job runs, and how runs are claimed.
+The next-day activation runs at the runtime's ENS_ACTIVATION_TIME, the one auth activates by.
 
 Times are Japan time (Asia/Tokyo) wall-clock `HH:MM`; day lists accept `30,7` or JSON `[30, 7]`.
 """
@@ -25,7 +26,6 @@ def parse_hhmm(value: str) -> time:
 class SchedulerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENS_SCHEDULER_", extra="ignore", frozen=True)
 
-    activation_time: str = Field(default="09:00", description="JST time of the next-day activation batch (mail 1).")
     password_warning_time: str = Field(default="09:00", description="JST time of the password-expiry warning scan (mail 5).")
     account_expiry_time: str = Field(default="09:00", description="JST time of the idle-account expiry run.")
     filing_purge_time: str = Field(
@@ -56,7 +56,7 @@ class SchedulerSettings(BaseSettings):
     )
     triggers: bool = Field(default=True, description="Run the APScheduler triggers; false leaves RunJob only.")
 
-    @field_validator("activation_time", "password_warning_time", "account_expiry_time", "filing_purge_time")
+    @field_validator("password_warning_time", "account_expiry_time", "filing_purge_time")
     @classmethod
     def _hhmm(cls, value: str) -> str:
         parse_hhmm(value)

@@ -20,8 +20,7 @@ from contracts import auth as c
 from contracts.client import CommandRefused
 from contracts.common import ErrorCode
 from contracts.organisations import OrganisationKind
-from services.auth.app import build as build_auth
-from services.notifier.app import build as build_notifier
+from ens.suite import build_services
 from services.runtime.clock import JST, FakeClock, business_day
 from services.runtime.settings import RuntimeSettings
 from services.scheduler.app import SchedulerService
@@ -46,8 +45,7 @@ def scheduler(nats_url: str, clock: FakeClock) -> SchedulerService:
 
 
 def auth_and_notifier(nats_url: str, clock: FakeClock) -> list:
-    runtime = RuntimeSettings(nats_url=nats_url)
-    return [build_auth(runtime, clock), build_notifier(runtime, clock)]
+    return build_services(["auth", "notifier"], RuntimeSettings(nats_url=nats_url), clock)
 
 
 @pytest.fixture(autouse=True)
@@ -287,12 +285,11 @@ async def _refused(coro) -> CommandRefused:
 
 async def test_the_nightly_purge_deletes_a_filing_a_year_after_it_became_final_through_the_real_filing_service(nats_url, client):
     from contracts import filing as f
-    from services.filing.app import build as build_filing
 
     clock = FakeClock(jst(D, 10))
     sched = scheduler(nats_url, clock)
-    runtime = RuntimeSettings(nats_url=nats_url)
-    async with running(None, nats_url, clock, services=[build_auth(runtime, clock), build_filing(runtime, clock), sched]):
+    auth_and_filing = build_services(["auth", "filing"], RuntimeSettings(nats_url=nats_url), clock)
+    async with running(None, nats_url, clock, services=[*auth_and_filing, sched]):
         await sched.caught_up()
         await register(client, await officer_session(client), 0)
         clock.set(jst(D + timedelta(days=1)))

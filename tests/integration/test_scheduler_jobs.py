@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from contracts import auth, filing
-from contracts.common import JobResult
-from contracts.common import ErrorCode
+from contracts.common import ErrorCode, JobResult
 from contracts.scheduler import JobList, JobName, JobRun, ListJobs, RunJob
 from services.runtime.clock import JST, FakeClock, business_day
 from services.runtime.service import ServiceBase
@@ -44,7 +43,7 @@ class CountingWork(ServiceBase):
     name = "testwork"
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(RuntimeSettings())  # only its router is used: answers commands, owns nothing
         self.calls: Counter[tuple[str, date]] = Counter()
         self.hold: asyncio.Event | None = None
         for command in SYSTEM_COMMANDS:
@@ -104,17 +103,20 @@ async def test_two_scheduler_replicas_over_five_days_send_each_days_commands_onc
     work = CountingWork()
     clock.set(jst(2027, 11, 25, 23))  # no job is due at start-up
     a, b = scheduler(nats_url, clock), scheduler(nats_url, clock)
-    async with running(None, nats_url, clock, services=[work]):
-        async with running(None, nats_url, clock, services=[a]), running(None, nats_url, clock, services=[b]):
-            await asyncio.gather(a.caught_up(), b.caught_up())
-            for day in range(26, 31):
-                clock.set(jst(2027, 11, day, 3))
-                await asyncio.gather(a.runner.tick(), b.runner.tick())
-                clock.set(jst(2027, 11, day, 9))
-                runs = await asyncio.gather(a.runner.tick(), b.runner.tick(), a.runner.tick())
-                assert sum(r.ran for batch in runs for r in batch) == 3  # three 09:00 jobs, each done once
-                clock.advance(minutes=5)  # the periodic retry tick finds nothing left to do
-                await asyncio.gather(a.runner.tick(), b.runner.tick())
+    async with (
+        running(None, nats_url, clock, services=[work]),
+        running(None, nats_url, clock, services=[a]),
+        running(None, nats_url, clock, services=[b]),
+    ):
+        await asyncio.gather(a.caught_up(), b.caught_up())
+        for day in range(26, 31):
+            clock.set(jst(2027, 11, day, 3))
+            await asyncio.gather(a.runner.tick(), b.runner.tick())
+            clock.set(jst(2027, 11, day, 9))
+            runs = await asyncio.gather(a.runner.tick(), b.runner.tick(), a.runner.tick())
+            assert sum(r.ran for batch in runs for r in batch) == 3  # three 09:00 jobs, each done once
+            clock.advance(minutes=5)  # the periodic retry tick finds nothing left to do
+            await asyncio.gather(a.runner.tick(), b.runner.tick())
     days = [date(2027, 11, d) for d in range(26, 31)]
     assert work.calls == Counter({(c.__name__, d): 1 for c in SYSTEM_COMMANDS for d in days})
 

@@ -17,23 +17,23 @@ ROOT = Path(__file__).resolve().parents[2]
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
 
-from contracts.auth import ActivateDueRegistrations
-from contracts.common import JobResult  # noqa: E402
-from contracts.scheduler import JobName  # noqa: E402
-from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402
-from services.runtime.service import ServiceBase  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
-from services.scheduler.app import SchedulerService  # noqa: E402
-from services.scheduler.settings import SchedulerSettings  # noqa: E402
+from contracts.auth import ActivateDueRegistrations  # noqa: E402 - after the sys.path line above
+from contracts.common import JobResult  # noqa: E402 - after the sys.path line above
+from contracts.scheduler import JobName  # noqa: E402 - after the sys.path line above
+from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402 - after the sys.path line above
+from services.runtime.service import ServiceBase  # noqa: E402 - after the sys.path line above
+from services.runtime.settings import RuntimeSettings  # noqa: E402 - after the sys.path line above
+from services.scheduler.app import SchedulerService  # noqa: E402 - after the sys.path line above
+from services.scheduler.settings import SchedulerSettings  # noqa: E402 - after the sys.path line above
 
 NINE = datetime(2027, 11, 26, 9, 0, tzinfo=JST)
-ONLY_ACTIVATION = dict(  # the other jobs at times that are not due at 09:00
-    triggers=False,
-    lease_s=900,
-    password_warning_time="12:00",
-    account_expiry_time="12:00",
-    filing_purge_time="12:00",
-)
+ONLY_ACTIVATION = {  # the other jobs at times that are not due at 09:00
+    "triggers": False,
+    "lease_s": 900,
+    "password_warning_time": "12:00",
+    "account_expiry_time": "12:00",
+    "filing_purge_time": "12:00",
+}
 
 
 def scheduler(nats_url: str, clock: FakeClock) -> SchedulerService:
@@ -55,7 +55,7 @@ class HeldActivation(ServiceBase):
     name = "testwork"
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(RuntimeSettings())  # only its router is used: answers commands, owns nothing
         self.calls: list[date] = []
         self.release = asyncio.Event()
 

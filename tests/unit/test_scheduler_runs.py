@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
 
 from contracts import auth, filing
-from contracts.common import JobResult
 from contracts.client import CommandRefused, ServiceUnavailable
-from contracts.common import Command
-from contracts.scheduler import JobName
+from contracts.scheduler import JobName, ListJobs, RunJob
 from services.runtime.clock import JST, FakeClock
 from services.runtime.errors import Conflict
-from services.scheduler.jobs import job_table
-from services.scheduler.runs import AlreadyClaimed, JobRunner, run_key
+from services.runtime.pipeline import CommandContext, Principal
+from services.scheduler.domain.jobs import job_table
+from services.scheduler.domain.runs import run_key
+from services.scheduler.ports import SchedulerDeps
+from services.scheduler.runs import JobRunner, list_jobs, run_job
 from services.scheduler.settings import SchedulerSettings
+from tests.fakes.scheduler import MemoryAudit, MemoryRunStore, RecordingServices
 
 A = JobName.ACTIVATE_REGISTRATIONS
 
@@ -26,79 +28,26 @@ def jst(y: int, m: int, d: int, hh: int = 9, mm: int = 0) -> datetime:
     return datetime(y, m, d, hh, mm, tzinfo=JST)
 
 
-class MemoryLedger:
-    """A dict with revisions that behaves like a KV bucket's create/update."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[dict[str, Any], int]] = {}
-        self._rev = 0
-
-    async def get(self, key: str) -> tuple[dict[str, Any], int] | None:
-        await asyncio.sleep(0)  # let concurrent runners interleave as over a network
-        return self.entries.get(key)
-
-    async def create(self, key: str, doc: dict[str, Any]) -> int:
-        await asyncio.sleep(0)
-        if key in self.entries:
-            raise AlreadyClaimed(key)
-        return self._put(key, doc)
-
-    async def update(self, key: str, doc: dict[str, Any], revision: int) -> int:
-        await asyncio.sleep(0)
-        if key not in self.entries or self.entries[key][1] != revision:
-            raise AlreadyClaimed(key)
-        return self._put(key, doc)
-
-    def _put(self, key: str, doc: dict[str, Any]) -> int:
-        self._rev += 1
-        self.entries[key] = (dict(doc), self._rev)
-        return self._rev
-
-
-class Services:
-    """Stands in for auth and filing: records each system command; can fail or hang on demand."""
-
-    def __init__(self) -> None:
-        self.sent: list[Command] = []
-        self.fail_next: CommandRefused | None = None
-        self.hold: asyncio.Event | None = None
-
-    async def send(self, command: Command) -> JobResult:
-        self.sent.append(command)
-        if self.hold is not None:
-            await self.hold.wait()
-        if self.fail_next is not None:
-            exc, self.fail_next = self.fail_next, None
-            raise exc
-        return JobResult(as_of=command.as_of, processed=10, changed=2, details={"warned_30": 1})
-
-    def of(self, cls: type[Command]) -> list[Command]:
-        return [c for c in self.sent if isinstance(c, cls)]
-
-
-class Audit:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str | None, str]] = []
-
-    async def record(
-        self, command: str, *, actor: str | None, target: str | None, result: str, details: dict | None = None
-    ) -> None:
-        self.records.append((command, actor, result))
-
-
-def runner(ledger: MemoryLedger, services: Services, clock: FakeClock, instance: str = "r1", **settings: Any) -> JobRunner:
+def runner(
+    ledger: MemoryRunStore,
+    services: RecordingServices,
+    clock: FakeClock,
+    instance: str = "r1",
+    audit: MemoryAudit | None = None,
+    **settings: Any,
+) -> JobRunner:
     cfg = SchedulerSettings(**settings)
-    return JobRunner(job_table(cfg), ledger, services.send, clock, cfg, instance=instance, audit=Audit())
+    return JobRunner(job_table(cfg, time(9, 0)), ledger, services.send, clock, cfg, instance=instance, audit=audit)
 
 
 @pytest.fixture
-def ledger() -> MemoryLedger:
-    return MemoryLedger()
+def ledger() -> MemoryRunStore:
+    return MemoryRunStore()
 
 
 @pytest.fixture
-def services() -> Services:
-    return Services()
+def services() -> RecordingServices:
+    return RecordingServices()
 
 
 async def test_a_job_run_twice_for_the_same_business_day_does_its_work_once(ledger, services, clock):
@@ -128,11 +77,11 @@ async def test_a_failed_run_is_retried_by_the_next_tick_and_a_done_one_is_not(le
     r = runner(ledger, services, clock)
     clock.set(jst(2027, 11, 26, 9))
     services.fail_next = ServiceUnavailable(auth.ActivateDueRegistrations.SUBJECT)
-    failed = await r.run(A, clock.now(), actor="system")
+    failed = await r.run_if_due(A)
     assert failed.ran and failed.status == "failed" and failed.error.startswith("unavailable")
     clock.advance(minutes=5)
     await r.tick()
-    retried = [c for c in services.of(auth.ActivateDueRegistrations)]
+    retried = services.of(auth.ActivateDueRegistrations)
     assert len(retried) == 2
     doc, _ = ledger.entries[run_key(A, date(2027, 11, 26))]
     assert doc["status"] == "done" and doc["attempt"] == 2
@@ -236,17 +185,34 @@ async def test_list_jobs_shows_schedule_next_run_and_the_latest_days_result(ledg
     assert listing[JobName.PURGE_FILINGS].last_run is None
 
 
-async def test_every_run_and_every_operator_request_is_audited_but_not_idle_ticks(ledger, services, clock):
-    r = runner(ledger, services, clock)
-    await r.run(A, jst(2027, 11, 26), actor="system")
-    await r.run(A, jst(2027, 11, 26), actor="system")  # a retry tick finding the day done
-    await r.run(A, jst(2027, 11, 26))
-    await r.list_jobs()
-    assert r._audit.records == [("RunJob", "system", "done"), ("RunJob", "operator", "skipped"), ("ListJobs", "operator", "ok")]
+async def test_every_run_the_clock_starts_is_audited_but_not_idle_ticks(ledger, services, clock):
+    audit = MemoryAudit()
+    r = runner(ledger, services, clock, audit=audit)
+    clock.set(jst(2027, 11, 26, 9))
+    await r.run_if_due(A)
+    await r.run_if_due(A)  # a retry tick finding the day done
+    await r.run(A, jst(2027, 11, 26))  # an operator's run is audited by the pipeline, not here
+    assert audit.records == [
+        ("RunJob", "system", "activate_registrations.2027-11-26", "done", {"processed": 10, "changed": 2, "ran": 1})
+    ]
+
+
+async def test_an_operators_run_job_names_the_day_and_what_the_run_came_to_for_the_audit_record(ledger, services, clock):
+    deps = SchedulerDeps(runner=runner(ledger, services, clock))
+    first = CommandContext[SchedulerDeps, Principal](deps, None, None, "RunJob")
+    await run_job(RunJob(job=A, as_of=jst(2027, 11, 26)), first)
+    again = CommandContext[SchedulerDeps, Principal](deps, None, None, "RunJob")
+    await run_job(RunJob(job=A, as_of=jst(2027, 11, 26)), again)
+    assert (again.trail.actor, again.trail.target) == ("operator", "activate_registrations.2027-11-26")
+    assert first.trail.details == {"processed": 10, "changed": 2, "ran": 1, "status": "done"}
+    assert again.trail.details == {"processed": 10, "changed": 2, "ran": 0, "status": "skipped"}
+    listing = CommandContext[SchedulerDeps, Principal](deps, None, None, "ListJobs")
+    await list_jobs(ListJobs(), listing)
+    assert listing.trail.actor == "operator"
 
 
 def test_next_run_is_strictly_after_now_across_the_utc_date_line():
-    spec = job_table(SchedulerSettings())[A]
+    spec = job_table(SchedulerSettings(), time(9, 0))[A]
     assert spec.next_run_after(jst(2027, 11, 26, 9)) == jst(2027, 11, 27, 9)
     assert spec.next_run_after(jst(2027, 11, 26, 8, 59)) == jst(2027, 11, 26, 9)
     assert spec.due(jst(2027, 11, 26, 9) + timedelta(hours=5), timedelta(hours=6))
@@ -267,7 +233,7 @@ async def test_a_late_evening_job_caught_up_after_midnight_counts_for_its_own_da
 
 
 async def test_one_job_that_cannot_be_claimed_does_not_stop_the_others(services, clock):
-    class BrokenFor(MemoryLedger):
+    class BrokenFor(MemoryRunStore):
         async def get(self, key):
             if key.startswith("activate_registrations."):
                 raise ConnectionError("KV away")

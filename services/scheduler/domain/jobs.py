@@ -2,7 +2,7 @@
 
 The scheduler owns no business state: each job is one system command of auth or filing, sent
 with `as_of`; those services make the work idempotent for a day, the run ledger (runs.py)
-makes sure the scheduler asks once per job and business day.
+makes sure the scheduler asks once per job and business day. Pure: times and commands only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from apscheduler.triggers.cron import CronTrigger
 
 from contracts import auth, filing
-from contracts.common import Command
+from contracts.common import Command, JobResult
 from contracts.scheduler import JobName
 from services.runtime.clock import JST, business_day, jst_at
 from services.scheduler.settings import SchedulerSettings, parse_hhmm
@@ -25,7 +25,7 @@ class JobSpec:
     name: JobName
     at: time  # JST wall-clock time
     target: str  # the service that does the work
-    command: Callable[[datetime], Command]
+    command: Callable[[datetime], Command[JobResult]]
 
     @property
     def cron(self) -> str:
@@ -39,7 +39,7 @@ class JobSpec:
 
     def next_run_after(self, now: datetime) -> datetime:
         """The next firing strictly after `now` (UTC)."""
-        fire = self.trigger().get_next_fire_time(None, now.astimezone(JST))
+        fire: datetime | None = self.trigger().get_next_fire_time(None, now.astimezone(JST))
         assert fire is not None  # a daily trigger without an end date always fires again
         if fire <= now:
             fire = self.trigger().get_next_fire_time(None, (now + timedelta(seconds=1)).astimezone(JST))
@@ -65,13 +65,14 @@ class JobSpec:
         return now if business_day(now) == business_day(slot) else slot
 
 
-def job_table(settings: SchedulerSettings) -> dict[JobName, JobSpec]:
-    """Which job sends what, and when: the scheduler's whole routing on one screen."""
+def job_table(settings: SchedulerSettings, activation_time: time) -> dict[JobName, JobSpec]:
+    """Which job sends what, and when: the scheduler's whole routing on one screen. The
+    activation time is the runtime's (ENS_ACTIVATION_TIME), the one auth activates by."""
     days = list(settings.warning_days_before)
     specs = [
         JobSpec(
             JobName.ACTIVATE_REGISTRATIONS,
-            parse_hhmm(settings.activation_time),
+            activation_time,
             auth.SERVICE,
             lambda as_of: auth.ActivateDueRegistrations(as_of=as_of),
         ),
