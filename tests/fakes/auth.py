@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from contracts.common import Command, EventMeta, Reply
 from contracts.organisations import Role
@@ -38,6 +38,8 @@ from services.auth.ports import (
 from services.runtime.clock import Clock
 from services.runtime.outbox import Entry, EventDraft, StaleRevision, event_id
 from services.runtime.pipeline import Pipeline
+
+R = TypeVar("R", bound=Reply)
 
 # Cheap parameters: unit tests are about the rules, not the hash's cost.
 CHEAP_HASHES = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
@@ -267,7 +269,6 @@ class FakeAuth:
         self.deps = replace(self.deps, passwords=Argon2Passwords(hashes))
         self.pipeline.bind(self.deps, self.audit)
 
-    async def call(self, cmd: Command[Any]) -> Any:
-        use_case = HANDLERS[type(cmd)]
-        reply: Reply = await self.pipeline.run(use_case, cmd)
-        return reply
+    async def call(self, cmd: Command[R]) -> R:
+        reply = await self.pipeline.run(HANDLERS[type(cmd)], cmd)
+        return cast(R, reply)  # the table maps each command to the use case that answers its reply type
