@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, TypeVar, cast
 
+from contracts.auth import Notice
 from contracts.common import Command, EventMeta, Reply
 from contracts.organisations import Role
 from services.auth.adapters.passwords import Argon2Passwords, HashParameters
@@ -212,15 +213,15 @@ class FakeSessions(Sessions):
 
 class FakeNotices(NoticeBoard):
     def __init__(self) -> None:
-        self.notices: dict[str, Any] = {}
+        self.notices: dict[str, Notice] = {}
 
-    async def publish(self, notice: Any) -> None:
+    async def publish(self, notice: Notice) -> None:
         self.notices[notice.notice_id] = notice
 
     async def withdraw(self, notice_id: str) -> bool:
         return self.notices.pop(notice_id, None) is not None
 
-    async def all(self) -> list[Any]:
+    async def all(self) -> list[Notice]:
         return list(self.notices.values())
 
 

@@ -89,7 +89,7 @@ class NoticeFeed:
     async def start(self) -> None:
         # nats-py's "initial values done" marker can come early under load; that only delays a
         # notice by the moment `_follow` needs to apply it, so the watcher is good enough here
-        # (the due-date scans, which must be complete, use DueIndex.scan instead).
+        # (the due-date scans, which must be complete, use KvDueIndex.scan instead).
         self._watcher = await self._kv.watchall()
         while (entry := await self._watcher.updates(timeout=30)) is not None:
             self._apply(entry)
