@@ -20,13 +20,17 @@ class SmtpSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENS_SMTP_", extra="ignore", frozen=True)
 
     host: str | None = Field(default=None, description="SMTP server host.")
-    port: int = Field(default=25, ge=1, le=65535)
-    username: str | None = None
-    password: SecretStr | None = None
+    port: int = Field(default=25, ge=1, le=65535, description="SMTP server port (25, 587 with STARTTLS, 465 with implicit TLS).")
+    username: str | None = Field(default=None, description="SMTP login user; no login when unset.")
+    password: SecretStr | None = Field(default=None, description="SMTP login password (with ENS_SMTP_USERNAME).")
     starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS (port 587).")
     implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465).")
     ca_file: str | None = Field(default=None, description="CA bundle that signs the server's certificate (else the system's).")
-    timeout_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long connecting, or one mail's whole SMTP transaction, may take; longer is a temporary failure.",
+    )
     pool_size: int = Field(
         default=8,
         ge=1,
@@ -46,7 +50,7 @@ class SmtpSettings(BaseSettings):
 class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENS_NOTIFIER_", extra="ignore", frozen=True)
 
-    system_name: str = "出入国在留管理庁電子届出システム"
+    system_name: str = Field(default="出入国在留管理庁電子届出システム", description="The system's name as mails print it.")
     sender: str = Field(default="no-reply@ens.example.jp", description="No-reply From address.")
     sender_name: str = Field(
         default="電子届出システム（送信専用）",

@@ -40,14 +40,14 @@ HEADER = "国籍・地域,氏名（英字）,性別,生年月日,在留カード
 
 
 def person(i: int = 0, **over) -> f.Person:
-    fields = dict(
-        nationality="VNM",
-        name_latin=NAMES[i],
-        sex=f.Sex.MALE,
-        date_of_birth=date(1998, 4, 1),
-        residence_card_number=CARDS[i],
-        event_date=date(2027, 3, 1),
-    )
+    fields = {
+        "nationality": "VNM",
+        "name_latin": NAMES[i],
+        "sex": f.Sex.MALE,
+        "date_of_birth": date(1998, 4, 1),
+        "residence_card_number": CARDS[i],
+        "event_date": date(2027, 3, 1),
+    }
     return f.Person(**{**fields, **over})
 
 

@@ -83,8 +83,7 @@ class SmtpMailer:
                     await conn.ehlo(timeout=None)
                 if isinstance(conn, aiosmtplib.SMTP) and self._settings.pipelining and conn.supports_extension("pipelining"):
                     assert conn.protocol is not None and conn.protocol.transport is not None
-                    # aiosmtplib types it as BaseTransport; on a TCP or TLS connection it is always a Transport.
-                    conn = PipelinedConnection(conn.protocol.transport)  # type: ignore[arg-type]
+                    conn = PipelinedConnection(conn.protocol.transport)  # type: ignore[arg-type]  # typed BaseTransport; over TCP/TLS a Transport
                 if isinstance(conn, PipelinedConnection):
                     answer = await self._pipelined(conn, sender, recipient, data)
                     keep = conn
