@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import ssl
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -26,6 +27,7 @@ from ens.commands import jobs as jobs_commands
 from ens.commands import mail as mail_commands
 from services.runtime.clock import SystemClock
 from services.runtime.logging import configure_logging
+from services.runtime.nats import identity_options
 from services.runtime.settings import RuntimeSettings, SettingsError, load_settings, run_event_loop
 
 EXIT_CONFIG = 2
@@ -64,11 +66,43 @@ async def _quiet(_: Exception) -> None:
     """nats-py prints a traceback for every failed attempt unless given an error callback."""
 
 
+def cli_identity(settings: RuntimeSettings) -> str:
+    """Who the `ens` command is on the bus: ENS_NATS_IDENTITY, else `operator` where its
+    credential is at hand (the operator's own machine, `ens up`'s data dir), else `client`."""
+    from ens.settings import CliSettings
+
+    try:
+        chosen = load_settings(CliSettings).nats_identity
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+    if chosen:
+        return chosen
+    has_operator = settings.nats_nkey_seed_file is None and (settings.credentials_dir / "operator.nk").is_file()
+    return "operator" if has_operator else "client"
+
+
 async def connect_client(settings: RuntimeSettings) -> tuple[nats.NATS, EnsClient]:
     if not any([await nats_answers(url) for url in settings.nats_servers]):
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL)", 1)
+    identity = cli_identity(settings)
     try:
-        nc = await nats.connect(servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet)
+        options = identity_options(settings, identity)
+    except SettingsError as exc:
+        fail(str(exc))
+        raise
+    try:
+        nc = await nats.connect(
+            servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet, **options
+        )
+    except ssl.SSLError as exc:
+        fail(f"TLS to NATS at {settings.nats_url} failed (ENS_NATS_TLS_CA_FILE): {exc.reason or exc}", 1)
+        raise
+    except nats.errors.Error as exc:
+        if "Authorization Violation" in str(exc):
+            fail(f"NATS at {settings.nats_url} refused identity '{identity}' (ENS_NATS_CREDENTIALS_DIR)", 1)
+        fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc}", 1)
+        raise
     except Exception as exc:
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         raise
@@ -86,6 +120,7 @@ def cli() -> None:
 async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, dev_secrets: dict[str, str] | None = None) -> None:
     from dataclasses import replace
 
+    from ens import credentials
     from ens.devsecrets import suite_settings
     from ens.embedded import MailSink, NatsServerProcess
     from ens.settings import CliSettings
@@ -115,6 +150,8 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
                     port=parts.port or 4222,
                     store_dir=settings.data_dir / "nats",
                     log_file=settings.data_dir / "nats-server.log",
+                    authorization=credentials.server_authorization(settings.credentials_dir),
+                    sync_interval=cli_settings.nats_sync_interval,
                 )
                 try:
                     server.start()
@@ -216,6 +253,18 @@ def asyncapi(out: Path, check: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     click.echo(f"wrote {out}")
+
+
+@cli.command("nats-config")
+@click.argument("directory", type=click.Path(path_type=Path))
+def nats_config(directory: Path) -> None:
+    """Make a deployment's NATS credentials in DIRECTORY: one nkey seed per identity (secrets, mode
+    0600; hand each process its own) and nats-authorization.conf (public keys and permissions;
+    include it from every NATS node's configuration). Existing seeds are kept."""
+    from ens import credentials
+
+    path = credentials.write_server_authorization(directory)
+    click.echo(f"ens: seeds in {directory} (one <identity>.nk each), server authorization in {path}")
 
 
 @cli.command()

@@ -273,32 +273,43 @@ async def run_demo(say: Callable[[str], None] = _say) -> int:
     from dataclasses import replace
 
     from ens import devsecrets
+    from ens import credentials
     from ens.suite import build_services
     from services.notifier.settings import SmtpSettings
+    from services.runtime.nats import connect
     from services.runtime.host import Host
     from services.runtime.settings import RuntimeSettings, load_settings
 
     with tempfile.TemporaryDirectory(prefix="ens-demo-") as tmp:
         base = Path(tmp)
-        server = NatsServerProcess(port=free_port(), store_dir=base / "nats", log_file=base / "nats.log")
+        settings = RuntimeSettings(data_dir=base)
+        server = NatsServerProcess(
+            port=free_port(),
+            store_dir=base / "nats",
+            log_file=base / "nats.log",
+            authorization=credentials.server_authorization(settings.credentials_dir),
+        )
         server.start()
+        settings = settings.model_copy(update={"nats_url": server.url})
         sink = MailSink(port=free_port(), maildir=base / "mail")
         await sink.start()
         host = None
+        nc = None
         try:
             # The demo's own secrets and mail sink, whatever the environment says.
             secrets = devsecrets.generate()
             suite = replace(devsecrets.suite_settings(secrets), smtp=load_settings(SmtpSettings, host=sink.host, port=sink.port))
             clock = FakeClock(Story.started)
-            settings = RuntimeSettings(nats_url=server.url, data_dir=base)
             names = ["auth", "filing", "notifier", "scheduler"]
             host = Host(build_services(names, settings, clock, suite), settings, clock)
             await host.start()
-            assert host.ctx is not None
+            # The story is told as an operator program would: on its own connection, as `operator`.
+            nc = await connect(settings, "ens-demo", identity="operator")
+            client = EnsClient(nc, timeout=settings.request_timeout_s)
             say(
                 f"ENS demo — 組み込みスイート（NATS {server.url}, メール受信 {sink.host}:{sink.port}, 模擬時計 {clock.now():%Y-%m-%d}）"
             )
-            story = Story(host.ctx.client, clock, sink, secrets["ENS_AUTH_OPERATOR_TOKEN"], say)
+            story = Story(client, clock, sink, secrets["ENS_AUTH_OPERATOR_TOKEN"], say)
             try:
                 await story.play()
             except CommandRefused as exc:
@@ -306,8 +317,10 @@ async def run_demo(say: Callable[[str], None] = _say) -> int:
                 for f in exc.error.fields[:10]:
                     say(f"  - {f.label or f.field}（{f.field}）: {f.message}")
                 return 1
-            records = await _wait_for_all_types(host.ctx.client, sink, [ORG_AUTH_ID, SCHOOL_AUTH_ID, OFFICER_ID])
+            records = await _wait_for_all_types(client, sink, [ORG_AUTH_ID, SCHOOL_AUTH_ID, OFFICER_ID])
         finally:
+            if nc is not None:
+                await nc.close()
             if host is not None:
                 await host.stop()
             await sink.stop()

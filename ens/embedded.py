@@ -75,19 +75,33 @@ class NatsServerProcess:
     routes: list[int] = field(default_factory=list)
     cluster_name: str = "ens"
     log_file: Path | None = None
+    # The `authorization` block (ens.credentials.server_authorization): who may connect and do what.
+    authorization: str | None = None
+    # JetStream's fsync policy: None keeps the server's default (every 2 minutes); "always"
+    # syncs each write before acknowledging it (docs/SECURITY.md, "Durability").
+    sync_interval: str | None = None
+    # (certificate, key) files: clients must then connect with tls:// and verify them.
+    tls: tuple[Path, Path] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        scheme = "tls" if self.tls else "nats"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def config(self) -> str:
+        sync = f", sync_interval: {self.sync_interval}" if self.sync_interval else ""
         lines = [
             f'server_name: "{self.name}"',
             f'listen: "{self.host}:{self.port}"',
             "max_payload: 8MB",  # a 300-person bulk CSV with headroom; uploads above the filing limit are refused
-            f'jetstream {{ store_dir: "{self.store_dir}" }}',
+            f'jetstream {{ store_dir: "{self.store_dir}"{sync} }}',
         ]
+        if self.tls is not None:
+            cert, key = self.tls
+            lines.append(f'tls {{ cert_file: "{cert}", key_file: "{key}", timeout: 2 }}')
+        if self.authorization is not None:
+            lines.append(self.authorization)
         if self.cluster_port is not None:
             routes = ", ".join(f'"nats://{self.host}:{p}"' for p in self.routes)
             lines.append(

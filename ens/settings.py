@@ -7,6 +7,7 @@ settings class once, and passes them in. Nothing under services/ reads the envir
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,21 @@ class CliSettings(BaseSettings):
         ge=1,
         validation_alias=AliasChoices("ENS_FILING_MAX_UPLOAD_BYTES"),
         description="Largest CSV `ens filing submit-bulk` sends; the same variable the filing service refuses above.",
+    )
+    nats_sync_interval: str | None = Field(
+        default=None,
+        pattern=r"^(always|[0-9]+(ms|s|m))$",
+        description=(
+            "JetStream fsync policy of the nats-server `ens up` starts: unset keeps NATS's default (every 2 min), "
+            "`always` syncs every write before its ack (docs/SECURITY.md, Durability)."
+        ),
+    )
+    nats_identity: Literal["client", "operator", "admin"] | None = Field(
+        default=None,
+        description=(
+            "Who `ens` client commands are on the bus; default `operator` when its credential is in the credentials "
+            "directory, else `client`."
+        ),
     )
     operator_token: SecretStr | None = Field(
         default=None,

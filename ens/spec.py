@@ -28,6 +28,10 @@ class _Declared:
     events: tuple[type[Event], ...]
     router: NatsRouter = field(default_factory=NatsRouter)
 
+    @property
+    def identity(self) -> str:
+        return self.name
+
     def owns(self) -> list[str]:
         return []
 

@@ -7,13 +7,13 @@ import base64
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client as Nats
 
 from contracts.client import EnsClient
 from ens.embedded import MailSink, NatsServerProcess, free_port
 from services.runtime.clock import FakeClock
+from tests.support import bus
 
 TEST_OPERATOR_TOKEN = "test-operator-token-0123456789abcdef"
 TEST_KEY_1 = base64.urlsafe_b64encode(bytes(range(32))).decode().rstrip("=")
@@ -32,7 +32,9 @@ def ens_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServerProcess]:
-    server = NatsServerProcess(port=free_port(), store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log")
+    """A real nats-server with the suite's authorization, as `ens up` runs it: anonymous
+    connections refused, each identity's seed in the test's data dir."""
+    server = bus.server(tmp_path / "nats", tmp_path / "nats.log")
     server.start()
     try:
         yield server
@@ -47,10 +49,9 @@ def nats_url(nats_server: NatsServerProcess) -> str:
 
 @pytest.fixture
 async def nc(nats_url: str) -> AsyncIterator[Nats]:
-    async def quiet(_: Exception) -> None:
-        pass
-
-    client = await nats.connect(nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=quiet)
+    """The test's own connection, as `admin`: it reads raw stores and calls any command.
+    Role limits are tested with `bus.connect_as(url, "client")` and the others."""
+    client = await bus.connect_as(nats_url, "admin", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     try:
         yield client
     finally:

@@ -15,9 +15,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Protocol
+from typing import Any, Protocol
 
 from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.security import NatsNKey
 from faststream.specification import AsyncAPI
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
@@ -54,6 +55,7 @@ class ServiceContext:
 
 class Service(Protocol):
     name: str
+    identity: str  # the NATS identity it connects as: its name, for the four services
     router: NatsRouter
     events: tuple[type[Event], ...]  # the domain events it emits (through its outbox relay)
 
@@ -70,70 +72,79 @@ class Service(Protocol):
 
 @dataclass
 class Host:
+    """Hosts services in one process, each on connections of its own NATS identity, so a
+    service may do on the bus only what its role allows even when four share a process."""
+
     services: list[Service]
     settings: RuntimeSettings
     clock: Clock
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}")
-    broker: NatsBroker = field(init=False)
-    ctx: ServiceContext | None = field(init=False, default=None)
+    brokers: dict[str, NatsBroker] = field(init=False)
+    contexts: dict[str, ServiceContext] = field(init=False, default_factory=dict)
     started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
-        self.broker = build_broker(self.services, self.settings, self, self.clock)
+        self.brokers = {s.name: build_broker([s], self.settings, self, self.clock, identity=s.identity) for s in self.services}
 
     async def start(self) -> None:
-        nc = await ens_nats.connect(self.settings, f"ens-{'+'.join(s.name for s in self.services)}")
-        js = nc.jetstream(timeout=10)
-        await ens_nats.ensure_shared_streams(js, self.settings)
-        self.ctx = ServiceContext(
-            settings=self.settings,
-            nc=nc,
-            js=js,
-            clock=self.clock,
-            client=EnsClient(nc, timeout=self.settings.request_timeout_s),
-            instance=self.instance,
-        )
         started: list[Service] = []
         try:
             for service in self.services:
-                await service.start(self.ctx)
+                nc = await ens_nats.connect(self.settings, f"ens-{service.name}-{self.instance}", identity=service.identity)
+                js = nc.jetstream(timeout=10)
+                ctx = ServiceContext(
+                    settings=self.settings,
+                    nc=nc,
+                    js=js,
+                    clock=self.clock,
+                    client=EnsClient(nc, timeout=self.settings.request_timeout_s),
+                    instance=self.instance,
+                )
+                self.contexts[service.name] = ctx
+                await ens_nats.ensure_shared_streams(js, self.settings)
+                await service.start(ctx)
                 started.append(service)
-            await self.broker.start()
+            for broker in self.brokers.values():
+                await broker.start()
             await self._await_own_subscriptions()
         except BaseException:
             for service in reversed(started):
                 await service.stop()
-            await nc.close()
+            await self._close()
             raise
         log.info("started %s as %s", ", ".join(s.name for s in self.services), self.instance)
 
     async def _await_own_subscriptions(self, within: float = 15.0) -> None:
         """Ready means answering: the broker sends its subscriptions asynchronously, so ask each
         service's status subject (registered after its handlers) until it answers."""
-        assert self.ctx is not None
         deadline = asyncio.get_running_loop().time() + within
         for service in self.services:
+            client = self.contexts[service.name].client
             while True:
                 try:
-                    await self.ctx.client.status(service.name, timeout=0.25)
+                    await client.status(service.name, timeout=0.25)
                     break
                 except CommandRefused:
                     if asyncio.get_running_loop().time() > deadline:
                         raise TimeoutError(f"{service.name} did not answer its status subject") from None
 
     async def stop(self) -> None:
-        await self.broker.stop()
+        for broker in self.brokers.values():
+            await broker.stop()
         for service in reversed(self.services):
             try:
                 await service.stop()
             except Exception:
                 log.exception("stopping %s failed", service.name)
-        if self.ctx is not None:
+        await self._close()
+
+    async def _close(self) -> None:
+        for ctx in self.contexts.values():
             try:
-                await self.ctx.nc.drain()
+                await ctx.nc.drain()
             except Exception:  # noqa: BLE001 - already closed by a lost server
-                await self.ctx.nc.close()
-            self.ctx = None
+                await ctx.nc.close()
+        self.contexts = {}
 
     def status(self, service: Service) -> ServiceStatus:
         return ServiceStatus(
@@ -146,10 +157,24 @@ class Host:
 
 
 def build_broker(
-    services: list[Service], settings: RuntimeSettings, host: Host | None = None, clock: Clock | None = None
+    services: list[Service],
+    settings: RuntimeSettings,
+    host: Host | None = None,
+    clock: Clock | None = None,
+    identity: str | None = None,
 ) -> NatsBroker:
+    """One FastStream broker for the services' command subscriptions; connected as `identity`
+    (None only for a broker that never connects: the AsyncAPI document's)."""
+    security: dict[str, Any] = {}
+    if identity is not None:
+        options = ens_nats.identity_options(settings, identity)
+        security = {
+            "security": NatsNKey.from_seed(options["nkeys_seed_str"], ssl_context=options.get("tls")),
+            "inbox_prefix": options["inbox_prefix"],
+        }
     broker = NatsBroker(
         settings.nats_servers,
+        **security,
         middlewares=[build_error_middleware("ens", clock or SystemClock())],
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,

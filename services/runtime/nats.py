@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import nats
 import nats.js.errors
@@ -23,13 +24,37 @@ from nats.js.api import (
 from nats.js.kv import KeyValue
 
 from contracts import subjects
+from services.runtime import identities
 from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.nats")
 
 
-async def connect(settings: RuntimeSettings, name: str) -> Nats:
-    """Connect with endless reconnects: a NATS restart must not end a service."""
+def tls_context(settings: RuntimeSettings) -> ssl.SSLContext | None:
+    """A client TLS context that verifies the server's certificate (against ENS_NATS_TLS_CA_FILE,
+    else the system's CAs) when the URLs say tls:// or a CA is configured; else None."""
+    if settings.nats_tls_ca_file is None and not any(u.startswith("tls://") for u in settings.nats_servers):
+        return None
+    context = ssl.create_default_context(cafile=str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def identity_options(settings: RuntimeSettings, identity: str) -> dict[str, Any]:
+    """How `identity` proves who it is (its nkey seed), where its replies come (its own inbox
+    prefix, the only one its permissions let it read), and TLS."""
+    options: dict[str, Any] = {
+        "nkeys_seed_str": settings.seed_file(identity).read_text().strip(),
+        "inbox_prefix": identities.inbox_prefix(identity),
+    }
+    context = tls_context(settings)
+    if context is not None:
+        options["tls"] = context
+    return options
+
+
+async def connect(settings: RuntimeSettings, name: str, identity: str) -> Nats:
+    """Connect as `identity`, with endless reconnects: a NATS restart must not end a service."""
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats connection error (%s): %s", name, exc)
@@ -42,6 +67,7 @@ async def connect(settings: RuntimeSettings, name: str) -> Nats:
         max_reconnect_attempts=-1,
         allow_reconnect=True,
         error_cb=on_error,
+        **identity_options(settings, identity),
     )
 
 

@@ -47,6 +47,11 @@ class ServiceBase(Generic[D, P]):
     def deps(self) -> D:
         return self.pipeline.deps
 
+    @property
+    def identity(self) -> str:
+        """The NATS identity it connects as (services/runtime/identities.py)."""
+        return self.name
+
     def owns(self) -> list[str]:
         return []
 

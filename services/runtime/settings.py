@@ -37,6 +37,22 @@ class RuntimeSettings(BaseSettings):
         default="nats://127.0.0.1:4222",
         description="NATS server URL(s), comma-separated for a cluster (nats:// or tls://).",
     )
+    nats_credentials_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of NATS nkey seeds, one `<identity>.nk` per identity (auth, filing, notifier, scheduler, client, "
+            "operator, ...); each service connects as itself. Default: `<ENS_DATA_DIR>/credentials`, where `ens up` "
+            "makes development ones."
+        ),
+    )
+    nats_nkey_seed_file: Path | None = Field(
+        default=None,
+        description="This process's one nkey seed file (e.g. a container's mounted secret); overrides the directory.",
+    )
+    nats_tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate that signs the NATS servers' certificates (tls:// URLs); the server certificate is verified.",
+    )
     data_dir: Path = Field(default=Path(".ens"), description="Where `ens up` keeps NATS data, mail and dev secrets.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Level of the suite's own log lines.")
     log_format: Literal["text", "json"] = Field(default="text", description="`text` for a terminal, `json` (one object a line) for a log collector.")
@@ -84,6 +100,23 @@ class RuntimeSettings(BaseSettings):
     @property
     def nats_servers(self) -> list[str]:
         return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
+    def credentials_dir(self) -> Path:
+        return self.nats_credentials_dir or self.data_dir / "credentials"
+
+    def seed_file(self, identity: str) -> Path:
+        """The nkey seed this process connects with as `identity`; one clear line if there is none."""
+        if self.nats_nkey_seed_file is not None:
+            path, setting = self.nats_nkey_seed_file, "ENS_NATS_NKEY_SEED_FILE"
+        else:
+            path, setting = self.credentials_dir / f"{identity}.nk", "ENS_NATS_CREDENTIALS_DIR"
+        if not path.is_file():
+            raise SettingsError(
+                f"setting {setting}: no NATS credential for identity '{identity}' at {path} "
+                "(`ens up` makes development ones; `ens nats-config` makes a deployment's)"
+            )
+        return path
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -71,6 +71,7 @@ async def resolve(_: EchoPorts, token: str) -> Caller:
 
 class EchoService(ServiceBase[EchoPorts, Caller]):
     name = "testsvc"
+    identity = "admin"  # a test service: no role of the suite's is its own
 
     def __init__(self, runtime: RuntimeSettings | None = None) -> None:
         super().__init__(runtime or RuntimeSettings(), {Echo: echo}, resolve)
