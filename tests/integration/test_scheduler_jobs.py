@@ -41,6 +41,7 @@ class CountingWork(ServiceBase):
     """Answers the system commands of auth and filing, counting (command, business day)."""
 
     name = "testwork"
+    identity = "admin"  # a test service: no role of the suite's is its own
 
     def __init__(self) -> None:
         super().__init__(RuntimeSettings())  # only its router is used: answers commands, owns nothing

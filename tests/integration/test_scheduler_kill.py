@@ -53,6 +53,7 @@ class HeldActivation(ServiceBase):
     """auth's ActivateDueRegistrations, answered only once `release` is set; counts the calls."""
 
     name = "testwork"
+    identity = "admin"  # a test service: no role of the suite's is its own
 
     def __init__(self) -> None:
         super().__init__(RuntimeSettings())  # only its router is used: answers commands, owns nothing
