@@ -234,7 +234,7 @@ def bulk_csv(persons: list[filing.Person]) -> str:
     import csv
     import io
 
-    from services.filing.bulk_csv import HEADER
+    from services.filing.domain.bulk_csv import HEADER
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")

@@ -72,8 +72,8 @@ def register(cli: click.Group) -> None:
     @click.option("--eml", type=click.Path(dir_okay=False, path_type=Path), help="Write the message as an .eml file.")
     def preview(mail_type: str, eml: Path | None) -> None:
         """Render a mail type with sample data, to the terminal or an .eml file (no NATS, no SMTP)."""
-        from services.notifier.rendering import Renderer
-        from services.notifier.routing import mails_for
+        from services.notifier.domain.rendering import Renderer
+        from services.notifier.domain.routing import mails_for
         from services.notifier.samples import AT, sample_event
         from services.notifier.settings import NotifierSettings
         from services.runtime.settings import SettingsError, load_settings

@@ -9,13 +9,12 @@ import signal
 import sys
 from typing import ClassVar
 
-import nats
-
 from contracts.common import Event
 from services.runtime.clock import SystemClock
 from services.runtime.nats import ensure_kv, ensure_shared_streams
-from services.runtime.outbox import OutboxRelay, OutboxStore
+from services.runtime.outbox import OutboxRelay, OutboxStore, draft
 from services.runtime.settings import RuntimeSettings
+from tests.support import bus
 
 KEYS = [f"entity.{i}*>" for i in range(5)]  # user-input-like keys with subject metacharacters
 
@@ -41,7 +40,7 @@ async def main(url: str, bucket: str, target: int) -> None:
         n: int
 
     hook = crash_hook()
-    nc = await nats.connect(url)
+    nc = await bus.connect_as(url, "admin")
     js = nc.jetstream()
     await ensure_shared_streams(js, RuntimeSettings(nats_url=url))
     kv = await ensure_kv(js, bucket, history=64)
@@ -55,7 +54,7 @@ async def main(url: str, bucket: str, target: int) -> None:
             if n >= target:
                 break
             hook("before_put")
-            await store.put(key, {"n": n + 1}, expected=entry, events=[(Counted, {"key": key, "n": n + 1})])
+            await store.put(key, {"n": n + 1}, expected=entry, events=[draft(Counted, key=key, n=n + 1)])
             hook("after_put")
             await asyncio.sleep(0.002)  # let the relay interleave with the writes
     # Wait until the relay has published and acked every revision.

@@ -12,10 +12,10 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from services.runtime.keys import encode_key
+from tests.support import bus
 
 WORKER = Path(__file__).with_name("outbox_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +38,7 @@ def run_worker(url: str, bucket: str, crash: str | None) -> subprocess.Completed
 
 
 async def events_in_stream(url: str, bucket: str) -> list[dict]:
-    nc = await nats.connect(url)
+    nc = await bus.connect_as(url, "admin")
     js = nc.jetstream()
     subject = f"ens.v1.events.test.{bucket}"
     info = await js.stream_info("ENS_EVENTS", subjects_filter=subject)
@@ -54,7 +54,7 @@ async def events_in_stream(url: str, bucket: str) -> list[dict]:
 
 
 async def stored_states(url: str, bucket: str) -> dict[str, int]:
-    nc = await nats.connect(url)
+    nc = await bus.connect_as(url, "admin")
     kv = await nc.jetstream().key_value(bucket)
     from tests.integration.outbox_worker import KEYS
 

@@ -6,13 +6,12 @@ import asyncio
 import time
 from typing import ClassVar
 
-import nats
-
 from contracts.common import Event
 from services.runtime.clock import FakeClock
 from services.runtime.nats import ensure_kv, ensure_shared_streams
-from services.runtime.outbox import OutboxRelay, OutboxStore, StaleRevision
+from services.runtime.outbox import OutboxRelay, OutboxStore, StaleRevision, draft
 from services.runtime.settings import RuntimeSettings
+from tests.support import bus
 
 
 class Noted(Event):
@@ -21,7 +20,7 @@ class Noted(Event):
 
 
 async def _store(url: str, bucket: str):
-    nc = await nats.connect(url)
+    nc = await bus.connect_as(url, "admin")
     js = nc.jetstream()
     await ensure_shared_streams(js, RuntimeSettings(nats_url=url))
     kv = await ensure_kv(js, bucket, history=64)
@@ -30,10 +29,10 @@ async def _store(url: str, bucket: str):
 
 async def test_a_write_based_on_an_old_revision_is_refused_and_records_nothing(nats_url):
     nc, _, store = await _store(nats_url, "cas")
-    first = await store.put("k", {"n": 1}, expected=None, events=[(Noted, {"n": 1})])
-    await store.put("k", {"n": 2}, expected=first, events=[(Noted, {"n": 2})])
+    first = await store.put("k", {"n": 1}, expected=None, events=[draft(Noted, n=1)])
+    await store.put("k", {"n": 2}, expected=first, events=[draft(Noted, n=2)])
     try:
-        await store.put("k", {"n": 3}, expected=first, events=[(Noted, {"n": 3})])
+        await store.put("k", {"n": 3}, expected=first, events=[draft(Noted, n=3)])
         raise AssertionError("stale write accepted")
     except StaleRevision:
         pass
@@ -61,9 +60,9 @@ async def test_relay_stops_within_seconds_even_after_its_connection_closed(nats_
 
 async def test_relay_publishes_each_recorded_event_once_though_later_revisions_carry_it(nats_url):
     nc, js, store = await _store(nats_url, "carry")
-    entry = await store.put("k", {"n": 1}, expected=None, events=[(Noted, {"n": 1})])
+    entry = await store.put("k", {"n": 1}, expected=None, events=[draft(Noted, n=1)])
     for n in range(2, 6):  # later writes carry event 1 (and each other) along
-        entry = await store.put("k", {"n": n}, expected=entry, events=[(Noted, {"n": n})])
+        entry = await store.put("k", {"n": n}, expected=entry, events=[draft(Noted, n=n)])
     assert len(entry.events) == 5
     relay = OutboxRelay(js, "carry", batch=1)  # one revision per batch: 15 recorded copies in all
     await relay.start()
