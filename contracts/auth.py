@@ -7,7 +7,7 @@ ErrorReply with Japanese reasons; the models only fix shapes and lengths.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
 
@@ -304,7 +304,7 @@ class AccountExpired(Event):
     last_used_at: datetime
 
 
-COMMANDS: tuple[type[Command], ...] = (
+COMMANDS: tuple[type[Command[Any]], ...] = (
     Login,
     Logout,
     IntrospectSession,

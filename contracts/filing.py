@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
 
 from contracts import subjects as s
 from contracts.auth import Organisation
-from contracts.common import JobResult
-from contracts.common import Command, Event, Message, Reply, SessionCommand
+from contracts.common import Command, Event, JobResult, Message, Reply, SessionCommand
 from contracts.organisations import OrganisationKind
 
 SERVICE = "filing"
@@ -285,7 +284,7 @@ class FilingCompleted(Event):
     filing: FilingFacts
 
 
-COMMANDS: tuple[type[Command], ...] = (
+COMMANDS: tuple[type[Command[Any]], ...] = (
     SubmitFiling,
     SubmitBulkFiling,
     ChangeFiling,

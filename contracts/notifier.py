@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
 
@@ -118,5 +118,5 @@ class QueryDeliveryLog(Command[DeliveryLog]):
     limit: int = Field(default=100, ge=1, le=1000)
 
 
-COMMANDS: tuple[type[Command], ...] = (QueryDeliveryLog,)
+COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog,)
 EVENTS: tuple[type[Event], ...] = ()

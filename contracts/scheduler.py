@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
 
@@ -62,5 +62,5 @@ class ListJobs(Command[JobList]):
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "list_jobs")
 
 
-COMMANDS: tuple[type[Command], ...] = (RunJob, ListJobs)
+COMMANDS: tuple[type[Command[Any]], ...] = (RunJob, ListJobs)
 EVENTS: tuple[type[Event], ...] = ()

@@ -13,11 +13,13 @@ import ssl
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
 import nats
 import nats.errors
+from nats.aio.client import Client as Nats
 
 from contracts import subjects
 from contracts.client import CommandRefused, EnsClient
@@ -82,7 +84,7 @@ def cli_identity(settings: RuntimeSettings) -> str:
     return "operator" if has_operator else "client"
 
 
-async def connect_client(settings: RuntimeSettings) -> tuple[nats.NATS, EnsClient]:
+async def connect_client(settings: RuntimeSettings) -> tuple[Nats, EnsClient]:
     if not any([await nats_answers(url) for url in settings.nats_servers]):
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL)", 1)
     identity = cli_identity(settings)
@@ -216,7 +218,7 @@ def status(as_json: bool) -> None:
 
     async def ask() -> int:
         nc, client = await connect_client(settings)
-        rows = []
+        rows: list[dict[str, Any]] = []
         missing = 0
         for name in subjects.SERVICES:
             try:

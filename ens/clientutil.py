@@ -62,7 +62,8 @@ def load_session() -> dict[str, Any] | None:
     path = session_file()
     if not path.exists():
         return None
-    return json.loads(path.read_text())
+    saved: dict[str, Any] = json.loads(path.read_text())
+    return saved
 
 
 def clear_session() -> None:

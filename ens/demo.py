@@ -220,6 +220,7 @@ class Story:
         say("6. パスワード有効期限切れ間近")
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
         account = (await c.call(auth.GetAccount(session_token=officer, auth_id=ORG_AUTH_ID))).account
+        assert account.password_expires_at is not None  # an active account has a password that expires
         expires_on = business_day(account.password_expires_at)
         self.clock.set(jst_at(expires_on - timedelta(days=30), time(9, 0)))
         self.say(f"  - {business_day(self.clock.now()).isoformat()}: 有効期限30日前の警告を送信")
@@ -272,12 +273,11 @@ async def _wait_for_all_types(
 async def run_demo(say: Callable[[str], None] = _say) -> int:
     from dataclasses import replace
 
-    from ens import devsecrets
-    from ens import credentials
+    from ens import credentials, devsecrets
     from ens.suite import build_services
     from services.notifier.settings import SmtpSettings
-    from services.runtime.nats import connect
     from services.runtime.host import Host
+    from services.runtime.nats import connect
     from services.runtime.settings import RuntimeSettings, load_settings
 
     with tempfile.TemporaryDirectory(prefix="ens-demo-") as tmp:

@@ -32,6 +32,8 @@ def settings_classes() -> list[type[BaseSettings]]:
 
 def env_name(cls: type[BaseSettings], name: str, info: FieldInfo) -> str:
     alias = info.validation_alias
+    if isinstance(alias, str):
+        return alias
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0]
     return f"{cls.model_config.get('env_prefix', '')}{name}".upper()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.filing import MAX_UPLOAD_BYTES
@@ -27,13 +27,13 @@ class CliSettings(BaseSettings):
     )
     xdg_config_home: Path | None = Field(
         default=None,
-        validation_alias=AliasChoices("XDG_CONFIG_HOME"),
+        validation_alias="XDG_CONFIG_HOME",
         description="The XDG base directory for the default session file.",
     )
     filing_upload_limit: int = Field(
         default=MAX_UPLOAD_BYTES,
         ge=1,
-        validation_alias=AliasChoices("ENS_FILING_MAX_UPLOAD_BYTES"),
+        validation_alias="ENS_FILING_MAX_UPLOAD_BYTES",
         description="Largest CSV `ens filing submit-bulk` sends; the same variable the filing service refuses above.",
     )
     nats_sync_interval: str | None = Field(
@@ -53,7 +53,7 @@ class CliSettings(BaseSettings):
     )
     operator_token: SecretStr | None = Field(
         default=None,
-        validation_alias=AliasChoices("ENS_AUTH_OPERATOR_TOKEN"),
+        validation_alias="ENS_AUTH_OPERATOR_TOKEN",
         description="Operator token for `ens officer create` (the auth service's ENS_AUTH_OPERATOR_TOKEN).",
     )
 

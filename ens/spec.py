@@ -48,12 +48,12 @@ def declared_services() -> list[_Declared]:
         table = importlib.import_module(f"services.{name}.handlers").HANDLERS
         contract = importlib.import_module(f"contracts.{name}")
         service = _Declared(name, tuple(contract.EVENTS))
-        mount(service.router, Pipeline[object, object](name), table, concurrency=1)
+        mount(service.router, Pipeline(name), table, concurrency=1)
         out.append(service)
     return out
 
 
 def generate() -> str:
     runtime = RuntimeSettings(nats_url="nats://localhost:4222")
-    doc = asyncapi_document(list(declared_services()), runtime).to_specification().to_jsonable()  # type: ignore[arg-type]
+    doc = asyncapi_document(list(declared_services()), runtime).to_specification().to_jsonable()
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True) + "\n"

@@ -7,6 +7,7 @@ the operator token comes from ENS_AUTH_OPERATOR_TOKEN.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from datetime import datetime
 
 import click
@@ -62,7 +63,7 @@ def notices_text(reply: a.NoticeList) -> str:
     return "\n".join(f"{n.notice_id}  {_jst(n.starts_at)}〜{_jst(n.ends_at)}  {n.title}" for n in reply.notices)
 
 
-def ok_text(message: str):
+def ok_text(message: str) -> Callable[[object], str]:
     return lambda _reply: message
 
 

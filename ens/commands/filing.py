@@ -158,6 +158,7 @@ def register(cli: click.Group) -> None:
                 session_token=token, kind=f.FilingKind(kind), filename=csv_path.name, csv_base64=base64.b64encode(data).decode()
             )
         else:
+            assert persons_path is not None  # one of --csv/--persons is required above
             cmd = f.SubmitFiling(session_token=token, kind=f.FilingKind(kind), persons=read_persons(persons_path, as_json))
         call(lambda c: c.call(cmd), as_json, accepted_text)
 
@@ -174,8 +175,8 @@ def register(cli: click.Group) -> None:
         """Your organisation's filings, newest first."""
         cmd = f.ListFilings(
             session_token=session_token(),
-            status=status,
-            kind=kind,
+            status=f.FilingStatus(status) if status else None,
+            kind=f.FilingKind(kind) if kind else None,
             organisation_id=organisation_id,
             page=page,
             page_size=page_size,

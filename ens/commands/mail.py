@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -18,7 +19,7 @@ STATUS_LABELS = {
 }
 
 
-def _jst(moment) -> str:
+def _jst(moment: datetime | None) -> str:
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
 

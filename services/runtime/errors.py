@@ -165,7 +165,8 @@ def _known_labels() -> dict[str, str]:
     from contracts.filing import Person
 
     labels: dict[str, str] = {}
-    for model in (*contracts.ALL_COMMANDS, Person):
+    models: list[type[BaseModel]] = [*contracts.ALL_COMMANDS, Person]
+    for model in models:
         for name, info in model.model_fields.items():
             if info.title:
                 labels.setdefault(name, info.title)

@@ -55,8 +55,15 @@ class ServiceContext:
 
 class Service(Protocol):
     name: str
-    identity: str  # the NATS identity it connects as: its name, for the four services
-    router: NatsRouter
+
+    @property
+    def identity(self) -> str:
+        """The NATS identity it connects as: its name, for the four services."""
+        ...
+
+    @property
+    def router(self) -> NatsRouter: ...
+
     events: tuple[type[Event], ...]  # the domain events it emits (through its outbox relay)
 
     def owns(self) -> list[str]:
@@ -177,7 +184,7 @@ def build_broker(
         **security,
         middlewares=[build_error_middleware("ens", clock or SystemClock())],
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,
+        reconnect_time_wait=0.5,  # type: ignore[arg-type]  # FastStream annotates int; nats-py takes seconds as float
         connect_timeout=2,
         logger=logging.getLogger("faststream"),
         log_level=logging.DEBUG,  # one line per message is too much at INFO

@@ -205,7 +205,7 @@ async def kv_current(
         # below the stream's last sequence now; anything above is a later change, delivered after
         # them in stream order. Stop there, so keys changing during the read cannot keep it going.
         last_seq = (await js.stream_info(stream)).state.last_seq
-        pending = info.num_pending
+        pending = info.num_pending or 0
         current: dict[str, tuple[bytes, int, bool]] = {}
         while pending > 0:
             msgs = await sub.fetch(min(pending, 1024), timeout=10)

@@ -64,6 +64,7 @@ def draft(kind: type[Event], **fields: Any) -> EventDraft:
     contract does not accept fails here, in the use case that made it, not in the relay."""
     return EventDraft(kind.model_validate({**fields, "meta": _DRAFT_META}))
 
+
 BUCKET_HISTORY = 64  # the most JetStream allows; the relay's margin before any revision is dropped
 
 
@@ -104,7 +105,7 @@ class KvStore:
             raw = await self._kv.get(encode_key(key))
         except nats.js.errors.KeyNotFoundError:
             return None
-        if raw.value is None or raw.operation in ("DEL", "PURGE"):
+        if raw.value is None or raw.revision is None or raw.operation in ("DEL", "PURGE"):
             return None
         return self.decode(key, raw.value, raw.revision)
 

@@ -34,7 +34,7 @@ from services.runtime.errors import DomainError, Forbidden, Unauthenticated
 log = logging.getLogger("ens.pipeline")
 
 D = TypeVar("D")
-C = TypeVar("C", bound=Command)
+C = TypeVar("C", bound=Command[Any])
 R = TypeVar("R", bound=Reply)
 
 
@@ -99,7 +99,7 @@ class CommandContext(Generic[D, P]):
 
 
 UseCase = Callable[[C, CommandContext[D, P]], Awaitable[R]]
-HandlerTable = Mapping[type[Command], Callable[[Any, CommandContext[D, P]], Awaitable[Reply]]]
+HandlerTable = Mapping[type[Command[Any]], Callable[[Any, CommandContext[D, P]], Awaitable[Reply]]]
 """`{CommandClass: use_case}`: the whole routing of a service's commands, on one screen."""
 
 
@@ -168,13 +168,13 @@ def mount(router: NatsRouter, pipeline: Pipeline[D, P], table: HandlerTable[D, P
 def _subscribe(
     router: NatsRouter,
     pipeline: Pipeline[D, P],
-    command: type[Command],
+    command: type[Command[Any]],
     use_case: Callable[[Any, CommandContext[D, P]], Awaitable[Reply]],
     concurrency: int,
 ) -> None:
     # FastStream reads the parameter's annotation to decode and validate the body: give the
     # handler the command class itself as its annotation.
-    async def handler(cmd: Command) -> Reply:
+    async def handler(cmd: Command[Any]) -> Reply:
         return await pipeline.run(use_case, cmd)
 
     handler.__annotations__ = {"cmd": command, "return": command.REPLY}

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Generic
 
+from faststream.nats import NatsRouter
 from nats.js import JetStreamContext
 
 from contracts.common import Event
 from services.runtime.audit import Auditor
-from services.runtime.handlers import CommandRouter
 from services.runtime.host import ServiceContext
 from services.runtime.pipeline import D, HandlerTable, P, Pipeline, mount
 from services.runtime.settings import RuntimeSettings
@@ -31,7 +31,7 @@ class ServiceBase(Generic[D, P]):
         resolve: Callable[[D, str], Awaitable[P]] | None = None,
     ) -> None:
         self.runtime = runtime
-        self.router = CommandRouter(concurrency=runtime.command_concurrency)
+        self.router = NatsRouter()
         self.pipeline: Pipeline[D, P] = Pipeline(self.name, resolve)
         if table is not None:
             mount(self.router, self.pipeline, table, concurrency=runtime.command_concurrency)
@@ -48,7 +48,7 @@ class ServiceBase(Generic[D, P]):
         return self.pipeline.deps
 
     @property
-    def identity(self) -> str:
+    def identity(self) -> str:  # a property: the Service protocol only reads it
         """The NATS identity it connects as (services/runtime/identities.py)."""
         return self.name
 

@@ -54,8 +54,12 @@ class RuntimeSettings(BaseSettings):
         description="CA certificate that signs the NATS servers' certificates (tls:// URLs); the server certificate is verified.",
     )
     data_dir: Path = Field(default=Path(".ens"), description="Where `ens up` keeps NATS data, mail and dev secrets.")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Level of the suite's own log lines.")
-    log_format: Literal["text", "json"] = Field(default="text", description="`text` for a terminal, `json` (one object a line) for a log collector.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Level of the suite's own log lines."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="`text` for a terminal, `json` (one object a line) for a log collector."
+    )
     event_loop: Literal["uvloop", "asyncio"] = Field(
         default="uvloop",
         description=(
@@ -92,7 +96,7 @@ class RuntimeSettings(BaseSettings):
             if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
                 raise ValueError(f"'{url.strip()}' is not a NATS URL (nats://host:port)")
             try:
-                parts.port
+                _ = parts.port  # urllib raises only when the port is read
             except ValueError:
                 raise ValueError(f"'{url.strip()}' has an invalid port") from None
         return value
@@ -137,7 +141,7 @@ def run_event_loop(main: Coroutine[Any, Any, T], settings: RuntimeSettings) -> T
 def load_settings(cls: type[S], **overrides: object) -> S:
     """Build a settings class from the environment; translate any error into one SettingsError line."""
     try:
-        return cls(**overrides)
+        return cls(**overrides)  # type: ignore[arg-type]  # keyword overrides of any settings class: checked by pydantic, not mypy
     except ValidationError as exc:
         prefix = str(cls.model_config.get("env_prefix", ""))
         first = exc.errors(include_url=False)[0]
