@@ -35,19 +35,19 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ENS_FILING_KEYS", "b1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))
 os.environ.setdefault("ENS_AUTH_OPERATOR_TOKEN", "bench-operator-token-0123456789")
 
-import nats  # noqa: E402
 
-from contracts import auth as a  # noqa: E402
-from contracts import filing as f  # noqa: E402
-from contracts.client import EnsClient  # noqa: E402
-from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import NatsServerProcess, free_port
-from ens.embedded import versions as embedded_versions  # noqa: E402
-from ens.suite import build_services  # noqa: E402
-from services.runtime.clock import FakeClock, jst_at  # noqa: E402
-from services.runtime.host import Host  # noqa: E402
-from services.runtime.keys import decode_key  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
+from contracts import auth as a
+from contracts import filing as f
+from contracts.client import EnsClient
+from contracts.organisations import OrganisationKind
+from ens.embedded import secured_server
+from ens.embedded import versions as embedded_versions
+from ens.suite import build_services
+from services.runtime.clock import FakeClock, jst_at
+from services.runtime.host import Host
+from services.runtime.keys import decode_key
+from services.runtime.nats import connect_as
+from services.runtime.settings import RuntimeSettings
 
 HEADER = "国籍・地域,氏名（英字）,性別,生年月日,在留カード番号,事由発生日,備考\r\n"
 NATIONS = ["VNM", "ベトナム", "PHL", "IDN", "ﾈﾊﾟｰﾙ", "MMR", "CHN", "KHM"]
@@ -93,7 +93,7 @@ async def login_org(client: EnsClient, officer: str, org_id: str, kind: Organisa
 
 async def main(filings: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-bench-filing-") as tmp:
-        server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        server = secured_server(Path(tmp))
         server.start()
         try:
             return await run(server.url, filings, runs)
@@ -106,7 +106,7 @@ async def run(url: str, filings: int, runs: int) -> dict:
     settings = RuntimeSettings(nats_url=url)
     host = Host(build_services(["auth", "filing"], settings, clock), settings, clock)
     await host.start()
-    nc = await nats.connect(url)
+    nc = await connect_as(RuntimeSettings(nats_url=url), "admin")
     client = EnsClient(nc, timeout=30)
     try:
         await client.call(

@@ -28,15 +28,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import nats  # noqa: E402
-import nats.errors  # noqa: E402
-import nats.js.errors  # noqa: E402
+import nats
+import nats.errors
+import nats.js.errors
 
-from contracts import auth  # noqa: E402
-from contracts.client import CommandRefused, EnsClient  # noqa: E402
-from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import MailSink, NatsCluster, die_with_parent, free_port, versions  # noqa: E402
-from services.runtime.clock import jst_at  # noqa: E402
+from contracts import auth
+from contracts.client import CommandRefused, EnsClient
+from contracts.organisations import OrganisationKind
+from ens.embedded import MailSink, NatsCluster, die_with_parent, free_port, versions
+from services.runtime.clock import jst_at
+from services.runtime.nats import connect_as
+from services.runtime.settings import RuntimeSettings
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
 FILING_KEYS = "b1:" + "A" * 43
@@ -85,6 +87,7 @@ class Suite:
             ENS_FILING_KEYS=FILING_KEYS,
             ENS_LOG_LEVEL="WARNING",
             ENS_DATA_DIR=str(self.base / "data"),
+            ENS_NATS_CREDENTIALS_DIR=str(self.cluster.base_dir / "credentials"),
         )
         for i, name in enumerate(SERVICES):
             log = open(self.base / f"{name}-{i}.log", "wb")  # noqa: SIM115
@@ -122,7 +125,8 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
         nc = None
         try:
             suite.start()
-            nc = await nats.connect(cluster.url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2, error_cb=_quiet)
+            settings = RuntimeSettings(nats_url=cluster.url, nats_credentials_dir=cluster.base_dir / "credentials")
+            nc = await connect_as(settings, "admin", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
             client = EnsClient(nc, timeout=5)
             for name in ("auth", "filing", "notifier", "scheduler"):
                 await retry(lambda name=name: client.status(name, timeout=2), attempts=120)

@@ -43,20 +43,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import nats  # noqa: E402
-from argon2 import PasswordHasher  # noqa: E402
+from argon2 import PasswordHasher
 
-from contracts import auth as a  # noqa: E402
-from contracts.client import CommandRefused, EnsClient  # noqa: E402
-from contracts.organisations import OrganisationKind  # noqa: E402
-from ens.embedded import (  # noqa: E402
-    NatsServerProcess,
+from contracts import auth as a
+from contracts.client import CommandRefused, EnsClient
+from contracts.organisations import OrganisationKind
+from ens.embedded import (
     die_with_parent,
-    free_port,
     nats_server_binary,
+    secured_server,
 )
-from services.auth.settings import AuthSettings  # noqa: E402
-from services.runtime.clock import jst_at  # noqa: E402
+from services.auth.settings import AuthSettings
+from services.runtime.clock import jst_at
+from services.runtime.nats import connect_as
+from services.runtime.settings import RuntimeSettings
 
 OPERATOR_TOKEN = "bench-operator-token-0123456789"
 OFFICER = ("benchofficer", "Officer#2027pw")
@@ -174,7 +174,7 @@ async def run(url: str, accounts: int, logins: int, tries: int, replicas: int, d
     stored = hasher.hash(PASSWORD)
 
     procs = start_replicas(url, replicas, data_dir)
-    nc = await nats.connect(url)
+    nc = await connect_as(RuntimeSettings(nats_url=url), "operator")
     try:
         client = EnsClient(nc, timeout=120)
         await until_answering(client, procs)
@@ -269,7 +269,8 @@ def versions() -> dict:
 
 async def main(accounts: int, logins: int, tries: int, replicas: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-bench-") as tmp:
-        server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        server = secured_server(Path(tmp))
+        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(Path(tmp) / "credentials")
         server.start()
         try:
             return await run(server.url, accounts, logins, tries, replicas, Path(tmp))

@@ -41,25 +41,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import aiosmtplib  # noqa: E402
-import nats  # noqa: E402
+import aiosmtplib
+import nats
 
-from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType  # noqa: E402
-from ens.embedded import (  # noqa: E402
+from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType
+from ens.embedded import (
     MailSink,
     NatsServerProcess,
     die_with_parent,
     free_port,
     port_open,
+    secured_server,
     versions,
 )
-from services.notifier.adapters.ledger_kv import BUCKET  # noqa: E402
-from services.notifier.domain.rendering import Renderer  # noqa: E402
-from services.notifier.domain.routing import mails_for  # noqa: E402
-from services.notifier.samples import sample_event  # noqa: E402
-from services.notifier.settings import NotifierSettings, SmtpSettings  # noqa: E402
-from services.runtime import nats as ens_nats  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
+from services.notifier.adapters.ledger_kv import BUCKET
+from services.notifier.domain.rendering import Renderer
+from services.notifier.domain.routing import mails_for
+from services.notifier.samples import sample_event
+from services.notifier.settings import NotifierSettings, SmtpSettings
+from services.runtime import nats as ens_nats
+from services.runtime.nats import connect_as
+from services.runtime.settings import RuntimeSettings
 
 POOL = SmtpSettings.model_fields["pool_size"].default  # the default a replica runs with
 TYPES = [t for t in MailType if t is not MailType.EMAIL_CHANGED_NOTICE]
@@ -200,7 +202,7 @@ def cpu_seconds(pid: int) -> float:
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def stop_all(procs: list[asyncio.subprocess.Process]) -> None:
@@ -244,12 +246,13 @@ async def main(args: argparse.Namespace) -> dict:
     sender = NotifierSettings().sender
     with tempfile.TemporaryDirectory(prefix="ens-notifier-bench-") as tmp:
         work = Path(tmp)
-        server = NatsServerProcess(port=free_port(), store_dir=work / "nats", log_file=work / "nats.log")
+        server = secured_server(work)
+        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(work / "credentials")
         server.start()
         sink = Sink()
         await sink.start()
         procs: list[asyncio.subprocess.Process] = []
-        nc = await nats.connect(server.url)
+        nc = await connect_as(RuntimeSettings(nats_url=server.url), "admin")
         try:
             js = nc.jetstream(timeout=30)
             await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=server.url))

@@ -31,17 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import nats  # noqa: E402
 
-from contracts.notifier import MailType  # noqa: E402
-from ens.embedded import MailSink, NatsServerProcess, die_with_parent, free_port
-from ens.embedded import versions as embedded_versions  # noqa: E402
-from services.notifier.domain.rendering import Renderer  # noqa: E402
-from services.notifier.domain.routing import mails_for  # noqa: E402
-from services.notifier.samples import sample_event  # noqa: E402
-from services.notifier.settings import NotifierSettings  # noqa: E402
-from services.runtime import nats as ens_nats  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
+from contracts.notifier import MailType
+from ens.embedded import MailSink, die_with_parent, free_port, secured_server
+from ens.embedded import versions as embedded_versions
+from services.notifier.domain.rendering import Renderer
+from services.notifier.domain.routing import mails_for
+from services.notifier.samples import sample_event
+from services.notifier.settings import NotifierSettings
+from services.runtime import nats as ens_nats
+from services.runtime.nats import connect_as
+from services.runtime.settings import RuntimeSettings
 
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE)
 TYPES = [t for t in MailType if t is not MailType.EMAIL_CHANGED_NOTICE]
@@ -135,7 +135,7 @@ async def run_trial(
     renderer = Renderer(NotifierSettings())
     expected = {renderer.message_id(m.mail_id) for e in evs for m in mails_for(e)}
 
-    nc = await nats.connect(nats_url)
+    nc = await connect_as(RuntimeSettings(nats_url=nats_url), "admin")
     js = nc.jetstream()
     await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=nats_url))
     slices = [evs[i * len(evs) // (kills + 1) : (i + 1) * len(evs) // (kills + 1)] for i in range(kills + 1)]
@@ -189,7 +189,8 @@ def versions() -> dict:
 async def main(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-notifier-kill-") as tmp:
         work = Path(tmp)
-        server = NatsServerProcess(port=free_port(), store_dir=work / "nats", log_file=work / "nats.log")
+        server = secured_server(work)
+        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(work / "credentials")
         server.start()
         sink = MailSink(port=free_port())
         await sink.start()

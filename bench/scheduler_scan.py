@@ -29,21 +29,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import nats  # noqa: E402
 
-from contracts import auth as auth_contract  # noqa: E402
-from contracts.client import EnsClient  # noqa: E402
-from contracts.scheduler import JobName, JobRun, RunJob  # noqa: E402
-from ens.embedded import NatsServerProcess, free_port
-from ens.embedded import versions as embedded_versions  # noqa: E402
-from ens.suite import build_services  # noqa: E402
-from services.auth.adapters.kv import ACCOUNTS, INDEX, KvDueIndex  # noqa: E402
-from services.auth.domain.account import DueKind  # noqa: E402
-from services.auth.domain.periods import password_expires_at  # noqa: E402
-from services.runtime.clock import JST, FakeClock, business_day  # noqa: E402
-from services.runtime.host import Host  # noqa: E402
-from services.runtime.outbox import OutboxStore  # noqa: E402
-from services.runtime.settings import RuntimeSettings  # noqa: E402
+from contracts import auth as auth_contract
+from contracts.client import EnsClient
+from contracts.scheduler import JobName, JobRun, RunJob
+from ens.embedded import secured_server
+from ens.embedded import versions as embedded_versions
+from ens.suite import build_services
+from services.auth.adapters.kv import ACCOUNTS, INDEX, KvDueIndex
+from services.auth.domain.account import DueKind
+from services.auth.domain.periods import password_expires_at
+from services.runtime.clock import JST, FakeClock, business_day
+from services.runtime.host import Host
+from services.runtime.nats import connect_as
+from services.runtime.outbox import OutboxStore
+from services.runtime.settings import RuntimeSettings
 
 AS_OF = datetime(2027, 11, 26, 9, 0, tzinfo=JST)
 SEED_CONCURRENCY = 256
@@ -97,7 +97,7 @@ async def events_on(js, subject: str) -> int:
 
 async def main(n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-bench-") as tmp:
-        server = NatsServerProcess(port=free_port(), store_dir=Path(tmp) / "nats", log_file=Path(tmp) / "nats.log")
+        server = secured_server(Path(tmp))
         server.start()
         try:
             return await run(server.url, n)
@@ -112,7 +112,7 @@ async def run(url: str, n: int) -> dict:
     settings = RuntimeSettings(nats_url=url, request_timeout_s=600)
     host = Host(build_services(["auth", "scheduler"], settings, clock), settings, clock)
     await host.start()
-    nc = await nats.connect(url)
+    nc = await connect_as(RuntimeSettings(nats_url=url), "admin")
     try:
         js = nc.jetstream(timeout=30)
         accounts = OutboxStore(await js.key_value(ACCOUNTS), source="auth", bucket=ACCOUNTS, clock=clock)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -61,6 +62,21 @@ def die_with_parent() -> None:
 
         PR_SET_PDEATHSIG = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def secured_server(base: Path, **kwargs: Any) -> NatsServerProcess:
+    """A nats-server on a free port with its store in `base/nats` and the suite's authorization
+    for the credentials in `base/credentials` (made if missing), as `ens up` runs it. Benches use
+    it with ENS_NATS_CREDENTIALS_DIR pointing there, so every process they start connects as itself."""
+    from ens import credentials
+
+    return NatsServerProcess(
+        port=kwargs.pop("port", None) or free_port(),
+        store_dir=base / "nats",
+        log_file=base / "nats.log",
+        authorization=credentials.server_authorization(base / "credentials"),
+        **kwargs,
+    )
 
 
 @dataclass
@@ -278,8 +294,13 @@ class NatsCluster:
     base_dir: Path
     size: int = 3
     nodes: list[NatsServerProcess] = field(default_factory=list)
+    # Whose seeds the nodes accept (made if missing): by default `base_dir/credentials`.
+    credentials_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        from ens import credentials
+
+        authorization = credentials.server_authorization(self.credentials_dir or self.base_dir / "credentials")
         if not self.nodes:
             cluster_ports = [free_port() for _ in range(self.size)]
             for i in range(self.size):
@@ -291,6 +312,7 @@ class NatsCluster:
                         cluster_port=cluster_ports[i],
                         routes=[p for j, p in enumerate(cluster_ports) if j != i],
                         log_file=self.base_dir / f"n{i + 1}.log",
+                        authorization=authorization,
                     )
                 )
 

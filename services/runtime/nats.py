@@ -71,6 +71,17 @@ async def connect(settings: RuntimeSettings, name: str, identity: str) -> Nats:
     )
 
 
+async def connect_as(settings: RuntimeSettings, identity: str, **options: Any) -> Nats:
+    """A plain connection as `identity` (tools, benches, tests): nats-py's defaults, no endless
+    reconnect, errors raised to the caller instead of printed."""
+
+    async def quiet(_: Exception) -> None:
+        pass
+
+    options.setdefault("error_cb", quiet)
+    return await nats.connect(servers=settings.nats_servers, **identity_options(settings, identity), **options)
+
+
 T = TypeVar("T")
 
 # A cluster that is still electing its JetStream leaders answers 503 or not at all for a while.

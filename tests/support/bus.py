@@ -6,17 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import nats
 from nats.aio.client import Client as Nats
 
 from ens import credentials
 from ens.embedded import NatsServerProcess, free_port
-from services.runtime.nats import identity_options
+from services.runtime.nats import connect_as as nats_connect_as
 from services.runtime.settings import RuntimeSettings
-
-
-async def _quiet(_: Exception) -> None:
-    pass
 
 
 def server(store_dir: Path, log_file: Path | None = None, **kwargs: Any) -> NatsServerProcess:
@@ -33,6 +28,4 @@ def server(store_dir: Path, log_file: Path | None = None, **kwargs: Any) -> Nats
 async def connect_as(url: str | list[str], identity: str, **kwargs: Any) -> Nats:
     """A nats-py connection as `identity` (admin for reading raw stores, client, operator, ...)."""
     servers = url if isinstance(url, list) else url.split(",")
-    options = identity_options(RuntimeSettings(nats_url=",".join(servers)), identity)
-    kwargs.setdefault("error_cb", _quiet)
-    return await nats.connect(servers=servers, **options, **kwargs)
+    return await nats_connect_as(RuntimeSettings(nats_url=",".join(servers)), identity, **kwargs)
