@@ -7,6 +7,7 @@ ErrorReply with Japanese reasons; the models only fix shapes and lengths.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import AwareDatetime, Field
@@ -31,6 +32,40 @@ class Organisation(Message):
     )
     kind: OrganisationKind = Field(title="機関種別", description="Kind of organisation.")
     name: str = Field(title="機関名", description="Organisation name.")
+
+
+class RequestChannel(StrEnum):
+    """How an organisation's request reached the agency (Q20, Q23, Q29, Q31)."""
+
+    COUNTER = "counter"  # 窓口
+    POST = "post"  # 郵送
+
+    @property
+    def label(self) -> str:
+        return "窓口" if self is RequestChannel.COUNTER else "郵送"
+
+
+class RequestProvenance(Message):
+    """Where an officer's action on an account came from, kept in the audit trail as evidence (Q17 証跡管理)."""
+
+    channel: RequestChannel = Field(title="受付方法", description="How the request came: at a counter (窓口) or by post (郵送).")
+    bureau: str = Field(
+        max_length=40,
+        title="受付官署",
+        description="The regional immigration bureau (地方出入国在留管理局) that received the request, e.g. 東京出入国在留管理局.",
+    )
+    form_reference: str = Field(
+        max_length=40,
+        title="届出書等の受付番号",
+        description="Reference number of the form the request came on (利用者情報登録届出書, 抹消届出書, 認証ID・パスワード確認等申出書 ...).",
+    )
+
+
+REQUEST = Field(
+    default=None,
+    title="申出の受付情報",
+    description="Where the request came from (窓口 or 郵送, bureau, form reference); recorded in the audit trail.",
+)
 
 
 class Notice(Message):
@@ -126,6 +161,7 @@ class RegisterAccount(SessionCommand[AccountRegistration]):
     auth_id: str = AUTH_ID
     initial_password: str = Field(title="パスワード", repr=False)
     email: str = EMAIL
+    request: RequestProvenance | None = REQUEST
 
 
 class ReissueAuthId(SessionCommand[Ack]):
@@ -133,6 +169,7 @@ class ReissueAuthId(SessionCommand[Ack]):
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "reissue_auth_id")
     organisation_id: str = Field(title="法人番号等", description="Organisation whose valid account's ID is mailed.")
+    request: RequestProvenance | None = REQUEST
 
 
 class SetPassword(SessionCommand[Ack]):
@@ -141,6 +178,7 @@ class SetPassword(SessionCommand[Ack]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "set_password")
     auth_id: str = AUTH_ID
     new_password: str = Field(title="新しいパスワード", repr=False)
+    request: RequestProvenance | None = REQUEST
 
 
 class Deregister(SessionCommand[Ack]):
@@ -148,10 +186,56 @@ class Deregister(SessionCommand[Ack]):
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "deregister")
     auth_id: str = AUTH_ID
+    request: RequestProvenance | None = REQUEST
 
 
 class AccountView(Reply):
     account: AccountState
+
+
+class ChangeAccountEmail(SessionCommand[Ack]):
+    """Officer only: change an account's e-mail address on the organisation's request (Q22, Q43); mail 3 to the new address, a notice to the old."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "change_account_email")
+    auth_id: str = AUTH_ID
+    new_email: str = Field(
+        title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one."
+    )
+    request: RequestProvenance = Field(
+        title="申出の受付情報",
+        description="Where the request came from (窓口 or 郵送, bureau, form reference); recorded in the audit trail.",
+    )
+
+
+class ChangeOrganisationDetails(SessionCommand[AccountView]):
+    """Officer only: change an organisation's registered details (機関名) on its request (Q22)."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "change_organisation_details")
+    organisation_id: str = Field(
+        title="法人番号等", description="The organisation whose registered details change; its ID never changes."
+    )
+    name: str = Field(title="機関名", description="The organisation's registered name from now on.")
+    request: RequestProvenance = Field(
+        title="申出の受付情報",
+        description="Where the request came from (窓口 or 郵送, bureau, form reference); recorded in the audit trail.",
+    )
+
+
+class OrganisationContact(Reply):
+    """The organisation's registered details and address now (GetOrganisationContact)."""
+
+    organisation_id: str = Field(title="法人番号等", description="The organisation asked about.")
+    auth_id: str | None = Field(default=None, title="認証ID", description="Its latest account; absent if it never had one.")
+    email: str | None = Field(default=None, title="メールアドレス", description="That account's registered address now.")
+    organisation: Organisation | None = Field(default=None, description="The organisation's registered details now.")
+    valid: bool = Field(default=False, description="Whether that account is the organisation's valid (pending or active) one.")
+
+
+class GetOrganisationContact(Command[OrganisationContact]):
+    """Services only (filing): the organisation's registered address at this moment, for the mail an event causes (Q41)."""
+
+    SUBJECT: ClassVar[str] = s.service_command(SERVICE, "organisation_contact")
+    organisation_id: str = Field(title="法人番号等", description="The organisation whose contact is asked for.")
 
 
 class GetAccount(SessionCommand[AccountView]):
@@ -207,14 +291,22 @@ class ActivateDueRegistrations(Command[JobResult]):
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "activate_due_registrations")
     as_of: AwareDatetime
+    force: bool = Field(
+        default=False,
+        description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
+    )
 
 
 class SendPasswordExpiryWarnings(Command[JobResult]):
-    """Scheduler: emit PasswordExpiryWarned for passwords that expire in exactly N days (JST) as of the time."""
+    """Scheduler: emit PasswordExpiryWarned for passwords whose last valid day is N days away or nearer (a missed day is caught up once)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "send_password_expiry_warnings")
     as_of: AwareDatetime
     days_before: list[int] = Field(default_factory=lambda: [30, 7])
+    force: bool = Field(
+        default=False,
+        description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
+    )
 
 
 class ExpireIdleAccounts(Command[JobResult]):
@@ -222,6 +314,10 @@ class ExpireIdleAccounts(Command[JobResult]):
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "expire_idle_accounts")
     as_of: AwareDatetime
+    force: bool = Field(
+        default=False,
+        description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
+    )
 
 
 # ---- events ---------------------------------------------------------------------------
@@ -261,6 +357,7 @@ class EmailChanged(Event):
     organisation: Organisation | None = None
     old_email: str
     new_email: str
+    by_officer: bool = Field(default=False, description="True when an officer changed it on the organisation's request.")
 
 
 class PasswordChanged(Event):
@@ -283,6 +380,15 @@ class PasswordExpiryWarned(Event):
     email: str
     password_expires_at: AwareDatetime
     days_before: int
+
+
+class OrganisationDetailsChanged(Event):
+    """An officer changed the organisation's registered details on its request (no mail)."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "organisation_details_changed")
+    auth_id: str
+    organisation: Organisation = Field(description="The registered details from now on.")
+    previous_name: str = Field(title="変更前の機関名", description="The name registered before.")
 
 
 class AccountLocked(Event):
@@ -315,6 +421,9 @@ COMMANDS: tuple[type[Command[Any]], ...] = (
     SetPassword,
     Deregister,
     GetAccount,
+    ChangeAccountEmail,
+    ChangeOrganisationDetails,
+    GetOrganisationContact,
     PublishNotice,
     WithdrawNotice,
     ListNotices,
@@ -330,6 +439,7 @@ EVENTS: tuple[type[Event], ...] = (
     EmailChanged,
     PasswordChanged,
     PasswordExpiryWarned,
+    OrganisationDetailsChanged,
     AccountLocked,
     AccountDeregistered,
     AccountExpired,

@@ -222,6 +222,10 @@ class PurgeExpiredFilings(Command[JobResult]):
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "purge_expired")
     as_of: AwareDatetime
+    force: bool = Field(
+        default=False,
+        description="Accept an as_of in the future (operators only): otherwise refused, as it would purge filings before their time.",
+    )
 
 
 class ReencryptFilings(Command[JobResult]):
@@ -244,7 +248,9 @@ class FilingFacts(Message):
     version: int
     organisation: Organisation
     filer_auth_id: str
-    filer_email: str
+    filer_email: str = Field(
+        description="The organisation's registered address when the event was recorded (asked of auth then); mails 6-9 go there."
+    )
     submitted_at: AwareDatetime
 
 

@@ -44,7 +44,10 @@ class RunJob(Command[JobRun]):
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "run_job")
     job: JobName
     as_of: AwareDatetime
-    force: bool = Field(default=False, description="Run again even if the day already ran.")
+    force: bool = Field(
+        default=False,
+        description="Run again even if the day already ran, and accept an as_of in the future (otherwise refused: it would do that day's work now).",
+    )
 
 
 class JobInfo(Message):

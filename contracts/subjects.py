@@ -36,6 +36,13 @@ def system_command(service: str, name: str) -> str:
     return f"{ROOT}.{service}.system.{name}"
 
 
+def service_command(service: str, name: str) -> str:
+    """Subject of a command one service calls on another (never a client or operator): one token
+    deeper than `command`, so the outside roles' `ens.v1.<service>.*` grants do not reach it,
+    and only the callers `services.runtime.identities.CALLS` names may publish it."""
+    return f"{ROOT}.{service}.internal.{name}"
+
+
 def event(service: str, name: str) -> str:
     return f"{EVENTS_PREFIX}.{service}.{name}"
 

@@ -7,6 +7,7 @@ from contracts import auth as c
 from services.auth import jobs, login, notices, officers, registration, self_service
 from services.auth.domain.session import Caller
 from services.auth.ports import AuthDeps
+from services.runtime.as_of import not_in_future
 from services.runtime.pipeline import HandlerTable
 
 HANDLERS: HandlerTable[AuthDeps, Caller] = {
@@ -24,11 +25,15 @@ HANDLERS: HandlerTable[AuthDeps, Caller] = {
     c.SetPassword: officers.set_password,
     c.Deregister: officers.deregister,
     c.GetAccount: officers.get_account,
+    c.ChangeAccountEmail: officers.change_account_email,
+    c.ChangeOrganisationDetails: officers.change_organisation_details,
+    # other services (officers.py)
+    c.GetOrganisationContact: officers.organisation_contact,
     c.PublishNotice: notices.publish_notice,
     c.WithdrawNotice: notices.withdraw_notice,
     c.ListNotices: notices.list_notices,
     # the scheduler (jobs.py)
-    c.ActivateDueRegistrations: jobs.activate_due_registrations,
-    c.SendPasswordExpiryWarnings: jobs.send_password_expiry_warnings,
-    c.ExpireIdleAccounts: jobs.expire_idle_accounts,
+    c.ActivateDueRegistrations: not_in_future(jobs.activate_due_registrations),
+    c.SendPasswordExpiryWarnings: not_in_future(jobs.send_password_expiry_warnings),
+    c.ExpireIdleAccounts: not_in_future(jobs.expire_idle_accounts),
 }

@@ -65,29 +65,37 @@ async def activate_due_registrations(cmd: c.ActivateDueRegistrations, ctx: Ctx) 
 
 
 async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: Ctx) -> JobResult:
-    """Warn once per (password, days_before); see transitions.warn_password_expiry."""
+    """Warn once per (password, threshold); see transitions.warning_due. Reads the markers of every
+    password that ends within the farthest threshold, not only those whose warning day is today,
+    so a day the scheduler missed is caught up at the next run."""
     ctx.trail.actor = "system"
     deps = ctx.deps
+    days = sorted(set(cmd.days_before))
+    if any(d < 0 for d in days):
+        raise InvalidInput(fields=[field_error("days_before", "negative", "0以上の日数を指定してください。")])
+    if not days:
+        return JobResult(as_of=cmd.as_of, processed=0, changed=0)
     today = business_day(cmd.as_of)
-    details: dict[str, int] = {}
-    processed = 0
-    for days in sorted(set(cmd.days_before)):
-        if days < 0:
-            raise InvalidInput(fields=[field_error("days_before", "negative", "0以上の日数を指定してください。")])
-        target_day = today + timedelta(days=days)
-        markers = await deps.index.scan(DueKind.PASSWORD_EXPIRY, target_day)
-        processed += len(markers)
+    # A marker's day is the day the password stops working (the day after its last valid day).
+    markers = [
+        m
+        for offset in range(1, days[-1] + 2)
+        for m in await deps.index.scan(DueKind.PASSWORD_EXPIRY, today + timedelta(days=offset))
+    ]
+    sent: dict[str, int] = {str(d): 0 for d in days}
 
-        async def warn(marker: tuple[date, str], days: int = days, target_day: date = target_day) -> bool:
-            updated = await deps.accounts.update(
-                marker[1], lambda a: transitions.warn_password_expiry(a, days, target_day, cmd.as_of)
-            )
-            return updated is not None and updated.changed
+    async def warn(marker: tuple[date, str]) -> bool:
+        updated = await deps.accounts.update(marker[1], lambda a: transitions.warn_password_expiry(a, days, cmd.as_of))
+        if updated is None or not updated.changed:
+            return False
+        due = transitions.warning_due(updated.before, days, cmd.as_of)
+        if due is not None:
+            sent[str(due)] += 1
+        return True
 
-        details[str(days)] = sum(await each(markers, warn))
-    changed = sum(details.values())
-    ctx.trail.details.update(processed=processed, changed=changed)
-    return JobResult(as_of=cmd.as_of, processed=processed, changed=changed, details=details)
+    changed = sum(await each(markers, warn))
+    ctx.trail.details.update(processed=len(markers), changed=changed)
+    return JobResult(as_of=cmd.as_of, processed=len(markers), changed=changed, details=sent)
 
 
 async def expire_idle_accounts(cmd: c.ExpireIdleAccounts, ctx: Ctx) -> JobResult:

@@ -1,5 +1,8 @@
 """Officer actions on an organisation's account (SPEC §1): reissue the auth ID by mail, set a
-new password, deregister, read the account. An organisation's session never gets here."""
+new password, deregister, read the account, and — on the organisation's request (Q22, Q43) —
+change its e-mail address or its registered details. Each records where the request came
+from (窓口 or 郵送, bureau, form reference) in the audit trail. An organisation's session never
+gets here. Also the one query another service makes: the organisation's registered address now."""
 
 from __future__ import annotations
 
@@ -11,9 +14,23 @@ from services.auth.domain.errors import AccountNotFound, NoValidAccount, Organis
 from services.auth.domain.session import Caller
 from services.auth.ports import AuthDeps
 from services.runtime.errors import InvalidInput, field_error
-from services.runtime.pipeline import CommandContext
+from services.runtime.pipeline import CommandContext, Trail
 
 Ctx = CommandContext[AuthDeps, Caller]
+
+
+def record_request(trail: Trail, request: c.RequestProvenance | None) -> None:
+    """The request's provenance into the audit record (bounded by the contract, checked by policy)."""
+    errors = policy.request_errors(request)
+    if errors:
+        raise InvalidInput(fields=errors)
+    if request is not None:
+        trail.details["request"] = {
+            "channel": request.channel.value,
+            "channel_label": request.channel.label,
+            "bureau": request.bureau,
+            "form_reference": request.form_reference,
+        }
 
 
 async def _account_of_organisation(deps: AuthDeps, organisation_id: str) -> Account | None:
@@ -24,6 +41,7 @@ async def _account_of_organisation(deps: AuthDeps, organisation_id: str) -> Acco
 async def reissue_auth_id(cmd: c.ReissueAuthId, ctx: Ctx) -> Ack:
     ctx.trail.target = cmd.organisation_id
     await ctx.officer()
+    record_request(ctx.trail, cmd.request)
     deps = ctx.deps
     account = await _account_of_organisation(deps, cmd.organisation_id)
     if account is None or not account.status.is_valid:
@@ -37,9 +55,10 @@ async def reissue_auth_id(cmd: c.ReissueAuthId, ctx: Ctx) -> Ack:
 
 async def set_password(cmd: c.SetPassword, ctx: Ctx) -> Ack:
     """After the counter or postal procedure (窓口又は郵送): the forgotten or expired password is
-    replaced, and the lock lifted."""
+    replaced by the one the organisation wrote on its form, and the lock lifted."""
     ctx.trail.target = cmd.auth_id
     await ctx.officer()
+    record_request(ctx.trail, cmd.request)
     deps = ctx.deps
     errors = policy.password_errors(cmd.new_password, cmd.auth_id, field="new_password", label="新しいパスワード")
     if errors:
@@ -57,11 +76,49 @@ async def set_password(cmd: c.SetPassword, ctx: Ctx) -> Ack:
 async def deregister(cmd: c.Deregister, ctx: Ctx) -> Ack:
     ctx.trail.target = cmd.auth_id
     who = await ctx.officer()
+    record_request(ctx.trail, cmd.request)
     deps = ctx.deps
     updated = await deps.accounts.update(cmd.auth_id, lambda a: transitions.deregister(a, who.auth_id, deps.clock.now()))
     if updated is None:
         raise AccountNotFound("アカウントが見つかりません。")
     return Ack()
+
+
+async def change_account_email(cmd: c.ChangeAccountEmail, ctx: Ctx) -> Ack:
+    """Q22/Q43: the organisation cannot log in (or asked at the counter): the officer sets the
+    address from its form. Mail 3 goes to the new address, a notice to the old; not a use (Q27)."""
+    ctx.trail.target = cmd.auth_id
+    await ctx.officer()
+    record_request(ctx.trail, cmd.request)
+    errors = policy.email_errors(cmd.new_email, field="new_email", label="新しいメールアドレス")
+    if errors:
+        raise InvalidInput(fields=errors)
+    deps = ctx.deps
+    updated = await deps.accounts.update(
+        cmd.auth_id, lambda a: transitions.change_email(a, cmd.new_email, deps.clock.now(), by_officer=True)
+    )
+    if updated is None:
+        raise AccountNotFound("アカウントが見つかりません。")
+    return Ack()
+
+
+async def change_organisation_details(cmd: c.ChangeOrganisationDetails, ctx: Ctx) -> c.AccountView:
+    """Q22: the organisation's registered name, changed on its request; later mails use it."""
+    ctx.trail.target = cmd.organisation_id
+    await ctx.officer()
+    record_request(ctx.trail, cmd.request)
+    errors = policy.name_errors(cmd.name, "name", "機関名")
+    if errors:
+        raise InvalidInput(fields=errors)
+    deps = ctx.deps
+    account = await _account_of_organisation(deps, cmd.organisation_id)
+    if account is None or not account.status.is_valid:
+        raise NoValidAccount()
+    ctx.trail.details["auth_id"] = account.auth_id
+    updated = await deps.accounts.update(account.auth_id, lambda a: transitions.change_organisation_details(a, cmd.name))
+    if updated is None:
+        raise AccountNotFound("アカウントが見つかりません。")
+    return c.AccountView(account=view(updated.after, deps.clock.now()))
 
 
 async def get_account(cmd: c.GetAccount, ctx: Ctx) -> c.AccountView:
@@ -86,3 +143,19 @@ async def get_account(cmd: c.GetAccount, ctx: Ctx) -> c.AccountView:
         if account is None:
             raise OrganisationAccountNotFound()
     return c.AccountView(account=view(account, deps.clock.now()))
+
+
+async def organisation_contact(cmd: c.GetOrganisationContact, ctx: Ctx) -> c.OrganisationContact:
+    """For filing: where the organisation's mail goes now (its latest account's address, valid or
+    not: a report returned after a deregistration still concerns the organisation)."""
+    ctx.trail.actor, ctx.trail.target = "filing", cmd.organisation_id
+    account = await _account_of_organisation(ctx.deps, cmd.organisation_id)
+    if account is None:
+        return c.OrganisationContact(organisation_id=cmd.organisation_id)
+    return c.OrganisationContact(
+        organisation_id=cmd.organisation_id,
+        auth_id=account.auth_id,
+        email=account.email,
+        organisation=account.organisation,
+        valid=account.status.is_valid,
+    )

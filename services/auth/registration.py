@@ -13,6 +13,7 @@ from services.auth.domain.account import DueKind
 from services.auth.domain.errors import AuthIdTaken, OrganisationHasAccount, WrongOperatorToken
 from services.auth.domain.organisation import Claim, claim_held
 from services.auth.domain.session import Caller
+from services.auth.officers import record_request
 from services.auth.ports import AuthDeps, Stored
 from services.runtime.clock import business_day
 from services.runtime.errors import InvalidInput
@@ -51,6 +52,7 @@ async def register(cmd: c.RegisterAccount, ctx: Ctx) -> c.AccountRegistration:
     deps = ctx.deps
     org_id = cmd.organisation.organisation_id
     ctx.trail.details["organisation_id"] = org_id
+    record_request(ctx.trail, cmd.request)
     errors = [
         *policy.organisation_id_errors(org_id),
         *policy.name_errors(cmd.organisation.name, "organisation.name", "機関名"),

@@ -4,7 +4,7 @@ a hypothesis state machine for login/lockout, and one test per period at its exa
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 from hypothesis import settings
@@ -17,7 +17,7 @@ from contracts.organisations import OrganisationKind
 from services.auth.adapters.passwords import HashParameters
 from services.auth.domain.account import view
 from services.auth.domain.organisation import ORGANISATION_CLAIM_GRACE, Claim
-from services.runtime.clock import FakeClock
+from services.runtime.clock import JST, FakeClock, business_day
 from services.runtime.errors import DomainError
 from tests.fakes.auth import FakeAuth
 
@@ -164,10 +164,12 @@ async def test_password_expires_one_year_after_it_was_set_and_cannot_be_changed_
     accounts = build(clock)
     await active_account(accounts, clock)
     set_at = (await accounts.accounts.get("org-user1")).password_set_at
-    # Keep the account itself in use, so only the password's year matters.
-    clock.set(set_at.replace(year=set_at.year + 1) - timedelta(seconds=1))
+    # Set on 2027-04-01 (JST): valid through 2028-04-01 23:59:59 JST, in days (Q31, the first day not counted).
+    assert business_day(set_at) == date(2027, 4, 1)
+    last_second = datetime(2028, 4, 1, 23, 59, 59, tzinfo=JST)
+    clock.set(last_second)
     session = (await accounts.call(c.Login(auth_id="org-user1", password=PW_A))).session_token
-    clock.set(set_at.replace(year=set_at.year + 1))
+    clock.set(datetime(2028, 4, 2, 0, 0, tzinfo=JST))
     assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.PASSWORD_EXPIRED
     assert await login_code(accounts, "org-user1", "Wrong#999zz") == ErrorCode.LOGIN_FAILED  # told only after the right one
     # The session from a second earlier is still alive, but the expired password cannot be changed online.
@@ -198,10 +200,11 @@ async def test_account_expires_one_year_after_last_use_and_an_email_change_count
             if e["subject"] == c.AccountExpired.SUBJECT and e["data"]["auth_id"] == "org-user1"
         ]
 
-    # A year after the login, but not after the e-mail change: still valid.
-    await accounts.call(expire_at(last_use.replace(year=last_use.year + 1) - timedelta(seconds=1)))
+    # Used on its JST day D: valid through D a year later, 23:59:59 JST (Q27, in days).
+    last_day = business_day(last_use).replace(year=business_day(last_use).year + 1)
+    await accounts.call(expire_at(datetime.combine(last_day, time(23, 59, 59), tzinfo=JST)))
     assert expired_events() == []
-    clock.set(last_use.replace(year=last_use.year + 1))
+    clock.set(datetime.combine(last_day + timedelta(days=1), time(0, 0), tzinfo=JST))
     # The account's year is checked before the password's (which ran out earlier).
     assert await login_code(accounts, "org-user1", PW_A) == ErrorCode.ACCOUNT_EXPIRED
     await accounts.call(expire_at(clock.now()))
@@ -258,15 +261,15 @@ async def test_every_command_is_audited_without_a_password(clock):
         assert secret not in text
 
 
-async def test_use_is_recorded_to_the_hour_and_a_busy_account_is_not_rewritten_on_every_login(clock):
+async def test_use_is_recorded_to_the_day_and_a_busy_account_is_not_rewritten_on_every_login(clock):
     accounts = build(clock)
-    await active_account(accounts, clock)
+    await active_account(accounts, clock)  # 09:00 JST
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
     first = accounts.accounts.revision("org-user1")
-    clock.advance(minutes=59)
+    clock.advance(hours=14, minutes=59, seconds=59)  # 23:59:59 JST the same day
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
     assert accounts.accounts.revision("org-user1") == first
-    clock.advance(minutes=1)
+    clock.advance(seconds=1)  # 00:00 JST the next day
     assert await login_code(accounts, "org-user1", PW_A) == "ok"
     later = await accounts.accounts.get("org-user1")
     assert later.last_used_at == clock.now()

@@ -77,14 +77,15 @@ def test_an_officer_setting_a_password_lifts_the_lock_and_clears_the_count():
     assert isinstance(changed.event, c.PasswordChanged) and changed.event.by_officer is True
 
 
-def test_a_login_within_the_hour_of_the_recorded_use_records_nothing():
+def test_a_second_login_on_the_same_japan_day_records_nothing_and_the_next_day_records_again():
     account = active_account()
-    used = START + timedelta(days=2)
+    used = START + timedelta(days=2)  # 10:00 JST
     decision = transitions.succeeded_login(account, used, PERIODS, rehash=None)
     assert decision is not None
     account = decision[0]
-    assert transitions.succeeded_login(account, used + timedelta(minutes=59), PERIODS, rehash=None) is None
-    assert transitions.succeeded_login(account, used + timedelta(minutes=60), PERIODS, rehash=None) is not None
+    last_second = used + timedelta(hours=13, minutes=59, seconds=59)  # 23:59:59 JST the same day
+    assert transitions.succeeded_login(account, last_second, PERIODS, rehash=None) is None
+    assert transitions.succeeded_login(account, last_second + timedelta(seconds=1), PERIODS, rehash=None) is not None
 
 
 def test_after_the_right_password_pending_expired_account_and_expired_password_are_told_in_that_order():

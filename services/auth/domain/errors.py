@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from contracts.common import ErrorCode
-from services.runtime.clock import JST
+from services.runtime.clock import jp_date, jp_datetime, last_day_before
 from services.runtime.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, field_error
 
 
@@ -22,9 +22,8 @@ class AccountLocked(DomainError):
     code = ErrorCode.ACCOUNT_LOCKED
 
     def __init__(self, locked_until: datetime) -> None:
-        local = locked_until.astimezone(JST).strftime("%Y年%m月%d日 %H:%M")
         super().__init__(
-            f"ログインに連続して失敗したため、アカウントがロックされています。{local}（日本時間）以降に再度お試しください。",
+            f"ログインに連続して失敗したため、アカウントがロックされています。{jp_datetime(locked_until)}（日本時間）以降に再度お試しください。",
             details={"locked_until": locked_until.isoformat()},
         )
         self.locked_until = locked_until
@@ -34,15 +33,18 @@ class RegistrationPending(DomainError):
     code = ErrorCode.REGISTRATION_PENDING
 
     def __init__(self, effective_on: date) -> None:
-        day = effective_on.isoformat()
         super().__init__(
-            f"利用者情報の登録は{day}に有効になります。有効になるまでログインできません。", details={"effective_on": day}
+            f"利用者情報の登録は{jp_date(effective_on)}から有効になります。有効になるまでログインできません。",
+            details={"effective_on": effective_on.isoformat()},
         )
 
 
 class AccountExpired(DomainError):
     code = ErrorCode.ACCOUNT_EXPIRED
-    default_message = "認証IDの有効期限（最終利用から1年）が切れています。再度、利用者情報登録を行ってください。"
+    default_message = (
+        "認証IDの有効期限（最後にログインした日から1年）が切れています。"
+        "最寄りの地方出入国在留管理局の窓口又は郵送で、再度、利用者情報登録の手続を行ってください。"
+    )
 
 
 class PasswordExpired(DomainError):
@@ -52,7 +54,8 @@ class PasswordExpired(DomainError):
 
     def __init__(self, expired_at: datetime) -> None:
         super().__init__(
-            "パスワードの有効期限が切れています。窓口で新しいパスワードの設定を申請してください。",
+            f"パスワードの有効期限（{jp_date(last_day_before(expired_at))}）が切れています。"
+            "最寄りの地方出入国在留管理局の窓口又は郵送で、新しいパスワードの登録の手続を行ってください。",
             details={"password_expired_at": expired_at.isoformat()},
         )
 
@@ -61,7 +64,10 @@ class ExpiredPasswordUnchangeable(DomainError):
     """An expired password cannot be changed online (SPEC §1): only an officer sets a new one."""
 
     code = ErrorCode.PASSWORD_EXPIRED
-    default_message = "有効期限が切れたパスワードはオンラインで変更できません。窓口で新しいパスワードの設定を申請してください。"
+    default_message = (
+        "有効期限が切れたパスワードは電子届出システムでは変更できません。"
+        "最寄りの地方出入国在留管理局の窓口又は郵送で、新しいパスワードの登録の手続を行ってください。"
+    )
 
 
 class AuthIdTaken(Conflict):
@@ -134,6 +140,19 @@ class NotYetActive(DomainError):
 
 class PasswordNotSettable(DomainError):
     default_message = "抹消済みまたは有効期限切れのアカウントにはパスワードを設定できません。"
+
+
+class EmailNotChangeable(DomainError):
+    default_message = "抹消済みまたは有効期限切れのアカウントのメールアドレスは変更できません。"
+
+
+class NotAnOrganisation(DomainError):
+    default_message = "職員のアカウントには機関の登録事項がありません。"
+
+
+class SameOrganisationName(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(fields=[field_error("name", "same_as_current", "現在の機関名と同じです。", "機関名")])
 
 
 class AlreadyDeregistered(DomainError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from services.runtime.clock import JST, business_day, jst_at
+from services.runtime.clock import business_day, jst_at
 
 
 @dataclass(frozen=True)
@@ -15,26 +15,35 @@ class Periods:
     session_idle: timedelta = timedelta(minutes=30)
     session_absolute: timedelta = timedelta(hours=8)
     activation_time: time = time(9, 0)  # JST, on the business day after registration
-    # Logins within this time of the recorded last use do not rewrite it (account expiry is a year).
-    use_resolution: timedelta = timedelta(hours=1)
 
 
-def plus_one_year(moment: datetime) -> datetime:
-    """The same wall-clock moment (Japan time) a year later; 29 February becomes 28 February."""
-    local = moment.astimezone(JST)
+def last_valid_day(start: date) -> date:
+    """The last day of a one-year period that starts on `start` (Japan time), counted as the Civil
+    Code counts periods (Q31 「最後に変更した日から1年間」): the first day is not counted (Art. 140),
+    and the period ends on the day before the day corresponding to the first counted day a year
+    later (Art. 143). Set on 2027-04-01: valid through 2028-04-01; on 2028-02-29: through
+    2029-02-28; on 2027-02-28: through 2028-02-29."""
+    first = start + timedelta(days=1)
     try:
-        later = local.replace(year=local.year + 1)
+        return first.replace(year=first.year + 1) - timedelta(days=1)
     except ValueError:
-        later = local.replace(year=local.year + 1, day=28)
-    return later.astimezone(moment.tzinfo)
+        # The first counted day is 29 February: no corresponding day, so the month's last day ends it.
+        return date(first.year + 1, 2, 28)
+
+
+def one_year_from(moment: datetime) -> datetime:
+    """The first moment after a one-year period starting on `moment`'s JST day: 00:00 JST of the
+    day after its last valid day, so the whole of that day (to 23:59:59) still counts."""
+    return jst_at(last_valid_day(business_day(moment)) + timedelta(days=1), time(0, 0))
 
 
 def password_expires_at(password_set_at: datetime) -> datetime:
-    return plus_one_year(password_set_at)
+    return one_year_from(password_set_at)
 
 
 def account_expires_at(last_used_at: datetime) -> datetime:
-    return plus_one_year(last_used_at)
+    """Q27: one year from the day of last use, counted in days like the password's."""
+    return one_year_from(last_used_at)
 
 
 def effective_on(registered_at: datetime) -> date:

@@ -4,9 +4,11 @@ command can report every offending field at once (and store nothing)."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
 
+from contracts.auth import RequestProvenance
 from contracts.common import FieldError
 from services.runtime.errors import field_error
 
@@ -114,3 +116,18 @@ def email_errors(value: str, field: str = "email", label: str = "メールアド
     except EmailNotValidError:
         return [field_error(field, "email", "メールアドレスの形式が正しくありません。", label)]
     return []
+
+
+def request_errors(request: RequestProvenance | None, field: str = "request") -> list[FieldError]:
+    """Where a request came from goes into the audit trail as evidence: each part present, and
+    printable (no control characters that could forge a line of the trail)."""
+    if request is None:
+        return []
+    errors = []
+    for name, label in (("bureau", "受付官署"), ("form_reference", "届出書等の受付番号")):
+        value: str = getattr(request, name)
+        if not value.strip():
+            errors.append(field_error(f"{field}.{name}", "required", "入力してください。", label))
+        elif any(unicodedata.category(ch).startswith("C") for ch in value):
+            errors.append(field_error(f"{field}.{name}", "control_character", "使用できない文字が含まれています。", label))
+    return errors

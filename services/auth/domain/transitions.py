@@ -4,7 +4,8 @@ raising the refusal. The store writes both in one compare-and-set (the outbox)."
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from contracts import auth as c
 from contracts.organisations import Role
@@ -12,7 +13,7 @@ from services.auth.domain import errors
 from services.auth.domain.account import Account, AccountStatus
 from services.auth.domain.lockout import count_failure
 from services.auth.domain.periods import Periods, effective_on, password_expires_at
-from services.runtime.clock import business_day
+from services.runtime.clock import business_day, last_day_before
 from services.runtime.outbox import EventDraft, draft
 
 Decision = tuple[Account, list[EventDraft]]
@@ -87,16 +88,16 @@ def refuse_unusable(account: Account, now: datetime) -> None:
 
 
 def succeeded_login(account: Account, now: datetime, periods: Periods, rehash: str | None) -> Decision | None:
-    """Clears the count and records the use. None when there is nothing to record: use is kept to
-    the hour (`use_resolution`), which a one-year expiry does not notice, so a busy account is
-    not rewritten (and its entry relayed) on every login."""
+    """Clears the count and records the use. None when there is nothing to record: the idle year
+    counts in days (Q27), so a second login on the same JST day changes nothing and a busy
+    account is not rewritten (and its entry relayed) on every login."""
     refuse_unusable(account, now)
     if (
         rehash is None
         and account.failed_logins == 0
         and account.locked_until is None
         and account.last_used_at is not None
-        and now - account.last_used_at < periods.use_resolution
+        and business_day(account.last_used_at) == business_day(now)
     ):
         return None
     update: dict[str, object] = {"failed_logins": 0, "locked_until": None, "last_used_at": now}
@@ -109,17 +110,18 @@ def succeeded_login(account: Account, now: datetime, periods: Periods, rehash: s
 
 
 def _with_new_password(account: Account, new_hash: str, now: datetime, *, by_officer: bool) -> Decision:
-    """A new password also lifts a lock, clears the count and counts as use."""
-    new = account.model_copy(
-        update={
-            "password_hash": new_hash,
-            "password_set_at": now,
-            "last_used_at": now,
-            "failed_logins": 0,
-            "locked_until": None,
-            "warned": (),
-        }
-    )
+    """A new password also lifts a lock and clears the count. Only the user's own change counts as
+    use (Q27: login, password or e-mail change); an officer's reset does not."""
+    update: dict[str, object] = {
+        "password_hash": new_hash,
+        "password_set_at": now,
+        "failed_logins": 0,
+        "locked_until": None,
+        "warned": (),
+    }
+    if not by_officer:
+        update["last_used_at"] = now
+    new = account.model_copy(update=update)
     event = draft(
         c.PasswordChanged,
         auth_id=account.auth_id,
@@ -143,7 +145,11 @@ def officer_set_password(account: Account, new_hash: str, now: datetime) -> Deci
     return _with_new_password(account, new_hash, now, by_officer=True)
 
 
-def change_email(account: Account, new_email: str, now: datetime) -> Decision:
+def change_email(account: Account, new_email: str, now: datetime, *, by_officer: bool = False) -> Decision:
+    """The user's own change counts as use (Q27); an officer's change on request does not, and
+    is refused for an account that no longer works (deregistered or expired)."""
+    if by_officer and (not account.status.is_valid or now >= account.expires_at):
+        raise errors.EmailNotChangeable()
     if account.email == new_email:
         raise errors.SameEmail()
     event = draft(
@@ -152,8 +158,12 @@ def change_email(account: Account, new_email: str, now: datetime) -> Decision:
         organisation=account.organisation,
         old_email=account.email,
         new_email=new_email,
+        by_officer=by_officer,
     )
-    return account.model_copy(update={"email": new_email, "last_used_at": now}), [event]
+    update: dict[str, object] = {"email": new_email}
+    if not by_officer:
+        update["last_used_at"] = now
+    return account.model_copy(update=update), [event]
 
 
 # ---- officer actions -------------------------------------------------------------------
@@ -164,6 +174,24 @@ def reissue_auth_id(account: Account, now: datetime) -> Decision:
         raise errors.NotYetActive()
     event = draft(c.AuthIdReissued, auth_id=account.auth_id, organisation=account.organisation, email=account.email)
     return account.model_copy(update={"reissued_at": now}), [event]
+
+
+def change_organisation_details(account: Account, name: str) -> Decision:
+    """The organisation's registered name, on its request (Q22); its ID and kind stay."""
+    if account.organisation is None:
+        raise errors.NotAnOrganisation()
+    if not account.status.is_valid:
+        raise errors.NoValidAccount()
+    if account.organisation.name == name:
+        raise errors.SameOrganisationName()
+    organisation = account.organisation.model_copy(update={"name": name})
+    event = draft(
+        c.OrganisationDetailsChanged,
+        auth_id=account.auth_id,
+        organisation=organisation,
+        previous_name=account.organisation.name,
+    )
+    return account.model_copy(update={"organisation": organisation}), [event]
 
 
 def deregister(account: Account, officer_id: str, now: datetime) -> Decision:
@@ -178,28 +206,41 @@ def deregister(account: Account, officer_id: str, now: datetime) -> Decision:
 # ---- scheduled jobs --------------------------------------------------------------------
 
 
-def warn_password_expiry(account: Account, days_before: int, target_day: date, as_of: datetime) -> Decision | None:
-    """Once per (password, days_before): the mark is stored with the event, so a second run finds
-    it, and a password changed since has another set time."""
+def warning_due(account: Account, days_before: Sequence[int], as_of: datetime) -> int | None:
+    """Which expiry warning (mail 5) is owed as of `as_of`, if any: the nearest threshold whose
+    day (N days before the password's last valid day) has come. A warning missed on its day
+    (the scheduler was down) is owed until the next one takes over, so it goes out once, late,
+    at the next run; one that a nearer warning overtook is never sent after it."""
     expires = account.password_expires_at
-    mark = account.warning_mark(days_before)
-    if (
-        account.status is not AccountStatus.ACTIVE
-        or business_day(expires) != target_day
-        or as_of >= expires
-        or as_of >= account.expires_at
-        or mark in account.warned
-    ):
+    if account.status is not AccountStatus.ACTIVE or as_of >= expires or as_of >= account.expires_at:
+        return None
+    last_day = last_day_before(expires)
+    today = business_day(as_of)
+    come = [n for n in days_before if today >= last_day - timedelta(days=n)]
+    if not come:
+        return None
+    nearest = min(come)
+    return None if account.warning_mark(nearest) in account.warned else nearest
+
+
+def warn_password_expiry(account: Account, days_before: Sequence[int], as_of: datetime) -> Decision | None:
+    """Once per (password, threshold): the marks of this threshold and every farther one it
+    overtakes are stored with the event, so a second run finds them, and a password changed
+    since has another set time."""
+    due = warning_due(account, days_before, as_of)
+    if due is None:
         return None
     event = draft(
         c.PasswordExpiryWarned,
         auth_id=account.auth_id,
         organisation=account.organisation,
         email=account.email,
-        password_expires_at=expires,
-        days_before=days_before,
+        password_expires_at=account.password_expires_at,
+        days_before=due,
     )
-    return account.model_copy(update={"warned": (*account.warned, mark)}), [event]
+    marks = tuple(account.warning_mark(n) for n in sorted(set(days_before)) if n >= due)
+    warned = (*account.warned, *(m for m in marks if m not in account.warned))
+    return account.model_copy(update={"warned": warned}), [event]
 
 
 def expire(account: Account, as_of: datetime) -> Decision | None:
