@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from contracts import filing as contract
 from services.filing.adapters.cipher import PersonCipher
+from services.filing.adapters.contacts import AuthContacts
 from services.filing.adapters.sessions import SessionGate
 from services.filing.adapters.store import BUCKETS, COUNTERS, FILINGS, INDEX, KvFilingStore
 from services.filing.domain.lifecycle import Caller
@@ -53,6 +54,7 @@ class FilingService(ServiceBase[FilingDeps, Caller]):
             FilingDeps(
                 store=KvFilingStore(outbox.store, index, counters),
                 sessions=SessionGate(ctx.client, self.settings.session_cache_s),
+                contacts=AuthContacts(ctx.client),
                 cipher=self.cipher,
                 clock=self.clock,
                 settings=self.settings,

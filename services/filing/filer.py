@@ -81,7 +81,10 @@ async def _submit(ctx: Ctx, caller: Caller, kind: FilingKind, persons: list[Pers
     day = business_day(now).strftime("%Y%m%d")
     number = lifecycle.reception_number(day, await deps.store.next_number(day))
     sealed = [deps.cipher.seal(number, i, p) for i, p in enumerate(persons)]
-    record, events = lifecycle.submit(number, kind, caller, sealed, now, bulk)
+    contact = await deps.contacts.of(organisation.organisation_id)
+    record, events = lifecycle.addressed(
+        lifecycle.submit(number, kind, caller, sealed, now, bulk), contact.email, contact.organisation
+    )
     await deps.store.create(record, events)
     ctx.trail.target = number
     ctx.trail.details.update(kind=kind.value, person_count=len(persons), bulk=bulk)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from contracts.auth import OrganisationContact
 from contracts.filing import FilingKind, FilingStatus, Person
 from services.filing.domain.lifecycle import Caller, FilingRecord
 from services.filing.settings import FilingSettings
@@ -87,6 +88,13 @@ class Sessions(Protocol):
         ...
 
 
+class Contacts(Protocol):
+    async def of(self, organisation_id: str) -> OrganisationContact:
+        """The organisation's registered address and details now (auth's GetOrganisationContact);
+        Unavailable when auth is silent."""
+        ...
+
+
 class TamperedCiphertext(Exception):
     """A stored ciphertext does not open: altered, moved, or written under an unknown key."""
 
@@ -107,6 +115,7 @@ class Cipher(Protocol):
 class FilingDeps:
     store: FilingStore
     sessions: Sessions
+    contacts: Contacts
     cipher: Cipher
     clock: Clock
     settings: FilingSettings

@@ -1,5 +1,6 @@
 """The step every change and decision shares: read the filing the caller may see, decide its
-next state with a pure transition, write it with its events in one compare-and-set."""
+next state with a pure transition, address its events to the organisation's registered address
+now (auth says which), write it with its events in one compare-and-set."""
 
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ async def apply(ctx: Ctx, number: str, decide: Decide) -> FilingAccepted:
     record = lifecycle.ensure_visible(found[0] if found else None, caller, number)
     entry = found[1] if found else None
     assert entry is not None  # ensure_visible refused a missing filing
-    new, events = decide(record, caller)
+    decision = decide(record, caller)
+    contact = await ctx.deps.contacts.of(record.organisation.organisation_id)
+    new, events = lifecycle.addressed(decision, contact.email, contact.organisation)
     try:
         await store.update(new, entry, events)
     except StaleRevision:

@@ -35,7 +35,10 @@ BUCKETS: Final[dict[str, tuple[str, ...]]] = {
 # Commands of other services each service calls.
 CALLS: Final[dict[str, tuple[str, ...]]] = {
     "auth": (),
-    "filing": (f"{subjects.ROOT}.auth.introspect_session",),
+    "filing": (
+        f"{subjects.ROOT}.auth.introspect_session",
+        f"{subjects.ROOT}.auth.internal.organisation_contact",  # where a filing's mails go (GetOrganisationContact)
+    ),
     "notifier": (),
     "scheduler": (
         f"{subjects.ROOT}.auth.system.>",

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+from contracts.auth import Organisation, OrganisationContact
 from contracts.filing import FilingKind, FilingStatus, Person
 from services.filing.domain.lifecycle import Caller, FilingRecord, state_of
 from services.filing.ports import FilingDeps, IndexRow, TamperedCiphertext
@@ -96,6 +97,24 @@ class MemorySessions:
         return found
 
 
+class MemoryContacts:
+    """auth's GetOrganisationContact in memory: `addresses[organisation_id]` is its registered
+    address now; an organisation not listed has no account (the events keep the filer's)."""
+
+    def __init__(self) -> None:
+        self.addresses: dict[str, str] = {}
+        self.organisations: dict[str, Organisation] = {}
+
+    async def of(self, organisation_id: str) -> OrganisationContact:
+        email = self.addresses.get(organisation_id)
+        return OrganisationContact(
+            organisation_id=organisation_id,
+            email=email,
+            organisation=self.organisations.get(organisation_id),
+            valid=email is not None,
+        )
+
+
 class PlainCipher:
     """The Cipher port without cryptography: a field is `plain:<filing>:<index>:<value>`, so a
     field moved to another filing or position still fails to open, as with AES-GCM."""
@@ -124,6 +143,7 @@ def filing_deps(clock: Clock, sessions: Mapping[str, Caller], **settings: object
     return FilingDeps(
         store=MemoryFilingStore(),
         sessions=MemorySessions(sessions),
+        contacts=MemoryContacts(),
         cipher=PlainCipher(),
         clock=clock,
         settings=FilingSettings(keys="k1:" + "A" * 43, **settings),

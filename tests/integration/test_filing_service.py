@@ -512,3 +512,24 @@ async def test_the_daily_retention_pass_repairs_a_history_index_left_behind_by_a
             (numbers[1], f.FilingStatus.PENDING, 1),
             (numbers[0], f.FilingStatus.WITHDRAWN, 2),
         ]
+
+
+async def test_a_fix_request_goes_to_the_address_registered_when_the_report_is_returned(nats_url, client, nc, clock):
+    """Issue 15 item 1, through the real auth: submitted while the school's address was the first
+    one, the address changed (by the user, then by an officer on request), then the report was
+    returned: mail 9's event names the address registered at that moment."""
+    async with hosting(nats_url, clock):
+        w = await open_world(client, clock)
+        n = (
+            await client.call(
+                f.SubmitFiling(session_token=w.school_a, kind=f.FilingKind.SCHOOL_PERIODIC_REPORT, persons=[person(0)])
+            )
+        ).filing.reception_number
+        await client.call(a.ChangeEmail(session_token=w.school_a, new_email="sakura-new@example.jp"))
+        request = a.RequestProvenance(channel=a.RequestChannel.POST, bureau="東京出入国在留管理局", form_reference="郵-2027-17")
+        await client.call(
+            a.ChangeAccountEmail(session_token=w.officer, auth_id="sakura-user", new_email="sakura-now@example.jp", request=request)
+        )
+        await client.call(f.ReturnFiling(session_token=w.officer, reception_number=n, based_on_version=1, reasons=["記載漏れ"]))
+        events = await stream(nc, "ens.v1.events.filing.>", "ENS_EVENTS", expect=2)
+        assert [e["filing"]["filer_email"] for e in events] == ["sakura-user@example.jp", "sakura-now@example.jp"]

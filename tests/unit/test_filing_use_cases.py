@@ -33,7 +33,7 @@ from services.filing.domain.lifecycle import Caller
 from services.filing.ports import FilingDeps
 from services.runtime.clock import FakeClock
 from services.runtime.errors import DomainError
-from tests.fakes.filing import MemoryFilingStore, context, filing_deps
+from tests.fakes.filing import MemoryContacts, MemoryFilingStore, context, filing_deps
 
 NOW = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
 SCHOOL = Organisation(organisation_id="SCHOOL-A", kind=OrganisationKind.JAPANESE_LANGUAGE_SCHOOL, name="さくら日本語学校")
@@ -236,3 +236,26 @@ async def test_a_filer_cannot_list_another_organisations_filings_and_an_officer_
     ctx = context(deps, OFFICER)
     page = await filer.list_filings(ListFilings(session_token=OFFICER, organisation_id="SCHOOL-A"), ctx)
     assert page.total == 1 and ctx.trail.target == "SCHOOL-A"
+
+
+async def test_the_fix_request_goes_to_the_organisations_address_now_not_the_one_used_at_submission(deps):
+    """Issue 15 item 1: submitted as old@, the address changed, then the report was returned."""
+    contacts = deps.contacts
+    assert isinstance(contacts, MemoryContacts)
+    contacts.addresses[SCHOOL.organisation_id] = "old@example.jp"
+    number = await submitted(deps)
+    submitted_event = store(deps).events[-1].event
+    assert isinstance(submitted_event, FilingSubmitted) and submitted_event.filing.filer_email == "old@example.jp"
+    renamed = SCHOOL.model_copy(update={"name": "さくら国際日本語学校"})
+    contacts.addresses[SCHOOL.organisation_id] = "new@example.jp"
+    contacts.organisations[SCHOOL.organisation_id] = renamed
+    await officer.return_for_fix(
+        ReturnFiling(session_token=OFFICER, reception_number=number, based_on_version=1, reasons=["在籍者数の記載漏れ"]),
+        context(deps, OFFICER),
+    )
+    returned = store(deps).events[-1].event
+    assert isinstance(returned, FilingReturned)
+    assert returned.filing.filer_email == "new@example.jp" and returned.filing.organisation == renamed
+    # The stored filing keeps what its filer had; only the mail's address follows the registration.
+    found = await deps.store.get(number)
+    assert found is not None and found[0].filer_email == "s@example.jp" and found[0].organisation == SCHOOL

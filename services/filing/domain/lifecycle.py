@@ -265,6 +265,24 @@ def return_for_fix(record: FilingRecord, caller: Caller, based_on_version: int, 
     return new, [draft(FilingReturned, filing=new.facts(), reasons=cleaned)]
 
 
+def addressed(decision: Decision, email: str | None, organisation: Organisation | None = None) -> Decision:
+    """Every filing mail goes to the organisation's registered address at the time the event is
+    recorded (Q41 登録されたメールアドレス), not the one its filer had at submission: the events'
+    facts are addressed with what auth says now (and name the organisation as registered now).
+    Without an answer (`email` None: the organisation has no account at all) they keep the record's."""
+    record, drafts = decision
+    out = []
+    for item in drafts:
+        facts = getattr(item.event, "filing", None)
+        if isinstance(facts, FilingFacts) and email is not None:
+            update: dict[str, Any] = {"filer_email": email}
+            if organisation is not None and organisation.organisation_id == facts.organisation.organisation_id:
+                update["organisation"] = organisation
+            item = EventDraft(item.event.model_copy(update={"filing": facts.model_copy(update=update)}))
+        out.append(item)
+    return record, out
+
+
 def reception_number(day: str, n: int) -> str:
     """`YYYYMMDD-NNNNNN`: the JST day of submission and the day's running number."""
     return f"{day}-{n:06d}"
