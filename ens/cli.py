@@ -211,16 +211,17 @@ def run(service: str) -> None:
 
 
 @cli.command()
+@click.argument("services", nargs=-1, type=click.Choice(subjects.SERVICES))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(as_json: bool) -> None:
-    """Ask every service over NATS; exit 1 if any does not answer."""
+def status(services: tuple[str, ...], as_json: bool) -> None:
+    """Ask every service (or the SERVICES named) over NATS; exit 1 if any does not answer."""
     settings = runtime_settings()
 
     async def ask() -> int:
         nc, client = await connect_client(settings)
         rows: list[dict[str, Any]] = []
         missing = 0
-        for name in subjects.SERVICES:
+        for name in services or subjects.SERVICES:
             try:
                 st = await client.status(name)
                 rows.append({"service": name, "up": True, "instance": st.instance, "version": st.version, "owns": st.owns})

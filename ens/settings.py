@@ -7,12 +7,12 @@ settings class once, and passes them in. Nothing under services/ reads the envir
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.filing import MAX_UPLOAD_BYTES
+from services.runtime.identities import IDENTITIES
 
 
 class CliSettings(BaseSettings):
@@ -44,13 +44,22 @@ class CliSettings(BaseSettings):
             "`always` syncs every write before its ack (docs/SECURITY.md, Durability)."
         ),
     )
-    nats_identity: Literal["client", "operator", "admin"] | None = Field(
+    nats_identity: str | None = Field(
         default=None,
         description=(
-            "Who `ens` client commands are on the bus; default `operator` when its credential is in the credentials "
-            "directory, else `client`."
+            "Who `ens` client commands are on the bus (an identity of services/runtime/identities.py; in a service's "
+            "container, that service, for `ens status SERVICE`); default `operator` when its credential is in the "
+            "credentials directory, else `client`."
         ),
     )
+
+    @field_validator("nats_identity")
+    @classmethod
+    def _known_identity(cls, value: str | None) -> str | None:
+        if value is not None and value not in IDENTITIES:
+            raise ValueError(f"'{value}' is not an identity of the suite ({', '.join(IDENTITIES)})")
+        return value
+
     operator_token: SecretStr | None = Field(
         default=None,
         validation_alias="ENS_AUTH_OPERATOR_TOKEN",
