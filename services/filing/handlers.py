@@ -18,6 +18,7 @@ from contracts.filing import (
 from services.filing import filer, jobs, officer
 from services.filing.domain.lifecycle import Caller
 from services.filing.ports import FilingDeps
+from services.runtime.as_of import not_in_future
 from services.runtime.pipeline import HandlerTable
 
 HANDLERS: HandlerTable[FilingDeps, Caller] = {
@@ -29,6 +30,6 @@ HANDLERS: HandlerTable[FilingDeps, Caller] = {
     GetFiling: filer.get_filing,
     CompleteFiling: officer.complete,
     ReturnFiling: officer.return_for_fix,
-    PurgeExpiredFilings: jobs.purge_expired,
+    PurgeExpiredFilings: not_in_future(jobs.purge_expired),
     ReencryptFilings: jobs.reencrypt,
 }

@@ -22,6 +22,7 @@ from contracts.filing import (
     GetFiling,
     ListFilings,
     Person,
+    PurgeExpiredFilings,
     ReturnFiling,
     Sex,
     SubmitFiling,
@@ -30,6 +31,7 @@ from contracts.filing import (
 from contracts.organisations import OrganisationKind, Role
 from services.filing import filer, officer
 from services.filing.domain.lifecycle import Caller
+from services.filing.handlers import HANDLERS
 from services.filing.ports import FilingDeps
 from services.runtime.clock import FakeClock
 from services.runtime.errors import DomainError
@@ -259,3 +261,18 @@ async def test_the_fix_request_goes_to_the_organisations_address_now_not_the_one
     # The stored filing keeps what its filer had; only the mail's address follows the registration.
     found = await deps.store.get(number)
     assert found is not None and found[0].filer_email == "s@example.jp" and found[0].organisation == SCHOOL
+
+
+async def test_a_purge_dated_in_the_future_is_refused_by_filing_itself_unless_forced(deps):
+    """Issue 15 item 4: a `.system.` request dated 2099 purged filings completed seconds earlier."""
+    number = await submitted(deps)
+    await officer.complete(
+        CompleteFiling(session_token=OFFICER, reception_number=number, based_on_version=1), context(deps, OFFICER)
+    )
+    purge = HANDLERS[PurgeExpiredFilings]
+    far = datetime(2099, 1, 1, tzinfo=UTC)
+    err = await refused(ErrorCode.VALIDATION, purge(PurgeExpiredFilings(as_of=far), context(deps, None)))
+    assert [f.field for f in err.fields] == ["as_of"]
+    assert await deps.store.get(number) is not None
+    await purge(PurgeExpiredFilings(as_of=far, force=True), context(deps, None))
+    assert await deps.store.get(number) is None
