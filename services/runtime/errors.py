@@ -9,14 +9,21 @@ unexpected errors are logged in full on the service side.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+from functools import cache
 from typing import Any
 
 from faststream import Context
 from faststream.middlewares import ExceptionMiddleware
+from faststream.middlewares.exception import _BaseExceptionMiddleware
 from pydantic import BaseModel, ValidationError
 
 from contracts.common import AuditRecord, ErrorBody, ErrorCode, ErrorReply, FieldError
-from services.runtime.clock import Clock
+from services.runtime import limits
+from services.runtime.audit import bounded_record
+from services.runtime.clock import Clock, business_day
+from services.runtime.limits import MAX_STRING
 
 log = logging.getLogger("ens.errors")
 
@@ -158,6 +165,7 @@ def validation_to_fields(exc: ValidationError, model: type[BaseModel] | None = N
     return out
 
 
+@cache
 def _known_labels() -> dict[str, str]:
     """Field name -> Japanese title over every contract model, for errors raised before a
     handler knows which model it was validating."""
@@ -186,36 +194,162 @@ def envelope_for_validation(exc: ValidationError, model: type[BaseModel] | None 
     return InvalidInput(fields=cleaned).to_reply().model_dump(mode="json")
 
 
-async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any], clock: Clock) -> None:
-    """A command refused before any handler saw it (its body did not fit the contract) is still
-    a command: record it in the audit trail. The body is not trusted, so no actor is named."""
+MAX_AUDITED_FIELDS = 50
+
+
+@cache
+def _commands_by_subject() -> dict[str, type[BaseModel]]:
     import contracts
+
+    return {c.SUBJECT: c for c in contracts.ALL_COMMANDS}
+
+
+def _command_for(subject: str) -> type[BaseModel] | None:
+    return _commands_by_subject().get(subject)
+
+
+async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any], clock: Clock) -> None:
+    """A command refused before any handler saw it (its body did not fit the contract or the
+    limits) is still a command: record it in the audit trail. The body is not trusted, so no
+    actor is named, and only the (bounded) paths of the offending fields are kept."""
     from contracts import subjects
 
     parts = subject.split(".")
     service = parts[2] if len(parts) > 2 else "unknown"
-    command = next((c.__name__ for c in contracts.ALL_COMMANDS if subject == c.SUBJECT), parts[-1])
+    known = _command_for(subject)
+    command = known.__name__ if known is not None else "(unknown)"
+    fields = [str(f["field"])[:MAX_STRING] for f in envelope["error"]["fields"][:MAX_AUDITED_FIELDS]]
     record = AuditRecord(
         at=clock.now(),
-        service=service,
+        service=service[:64],
         command=command,
         actor=None,
         target=None,
-        result=str(ErrorCode.VALIDATION),
-        details={"fields": [f["field"] for f in envelope["error"]["fields"]], "refused_by": "contract"},
+        result=str(envelope["error"]["code"]),
+        details={"fields": fields, "refused_by": "contract"},
     )
     try:
-        await broker.publish(record.model_dump(mode="json"), subjects.audit(service), stream=subjects.AUDIT_STREAM, timeout=5)
+        await broker.publish(bounded_record(record), subjects.audit(service), stream=subjects.AUDIT_STREAM, timeout=5)
     except Exception:
         log.exception("could not audit a refused %s", command)
 
 
-def build_error_middleware(service: str, clock: Clock) -> ExceptionMiddleware:
-    """The edge translator every service's broker uses: exceptions become ErrorReply payloads."""
-    middleware = ExceptionMiddleware()
+# ---- the edge: limits and strict contract validation before anything else --------------
+
+RefusalCompleter = Callable[[Any, list[FieldError], date], list[FieldError]]
+"""Given a body that did not fit its contract (parsed JSON within the limits) and the contract's
+complaints, every further reason the service's own rules give, so one reply names them all."""
+
+
+def suite_completers() -> dict[str, RefusalCompleter]:
+    """The suite's completers by command subject. Filing persons have rules beyond their types
+    (Q18: every refusal names each offending field); imported here, on first use, not at import."""
+    from contracts import filing
+    from services.filing.domain.persons import complete_refusal
+
+    return {filing.SubmitFiling.SUBJECT: complete_refusal, filing.ChangeFiling.SUBJECT: complete_refusal}
+
+
+class ContractRefused(InvalidInput):
+    """A command body refused at the edge: over the limits or not strictly its contract."""
+
+    def __init__(self, fields: list[FieldError], *, too_large: bool = False, limit: int | None = None) -> None:
+        if too_large:
+            super().__init__(
+                fields[0].message if fields else None, fields=fields, code=ErrorCode.TOO_LARGE, details={"max_bytes": limit}
+            )
+        else:
+            super().__init__(fields=fields)
+
+
+def check_command(subject: str, body: bytes, today: date, completers: Mapping[str, RefusalCompleter] | None = None) -> None:
+    """Raises ContractRefused unless the body is within the limits and, for a known command,
+    fits its contract strictly (no number taken for a date, no string for a number). Costs one
+    JSON parse and one validation; done before the body is audited, logged or used."""
+    command = _command_for(subject)
+    max_bytes = getattr(command, "MAX_BODY_BYTES", limits.DEFAULT_MAX_BODY)
+    try:
+        value, violations = limits.parse(body, max_bytes=max_bytes)
+    except limits.BodyRefused as exc:
+        raise ContractRefused([_violation_field(v) for v in exc.violations], too_large=exc.too_large, limit=exc.limit) from None
+    fields = [_violation_field(v) for v in violations]
+    if command is not None:
+        try:
+            command.model_validate_json(body, strict=True)
+        except ValidationError as exc:
+            over = {f.field for f in fields}
+            fields += [
+                f for f in validation_to_fields(exc, command) if f.field not in over and not (over and f.code == "json_invalid")
+            ]
+        completer = (completers or {}).get(subject)
+        if fields and completer is not None:
+            fields = completer(value, fields, today)
+    if fields:
+        raise ContractRefused(fields)
+
+
+def _violation_field(v: limits.Violation) -> FieldError:
+    last = next((p for p in reversed(v.field.split(".")) if not p.isdigit()), v.field)
+    return FieldError(field=v.field, label=_known_labels().get(last), code=v.code, message=v.message)
+
+
+class _EdgeScope(_BaseExceptionMiddleware):
+    """Checks the body before the handler decodes it; the inherited scope turns what is raised,
+    the edge's refusals included, into the error envelope."""
+
+    __slots__ = ("_check",)
+
+    def __init__(self, check: Callable[[str, bytes], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._check = check
+
+    async def consume_scope(self, call_next: Any, msg: Any) -> Any:
+        async def checked(m: Any) -> Any:
+            body = m.body if isinstance(m.body, bytes) else b""
+            self._check(m.raw_message.subject, body)
+            return await call_next(m)
+
+        return await super().consume_scope(checked, msg)
+
+
+class EdgeMiddleware(ExceptionMiddleware):
+    """FastStream's ExceptionMiddleware whose per-message scope runs `check_command` first."""
+
+    __slots__ = ("_check",)
+
+    def __init__(self, check: Callable[[str, bytes], None]) -> None:
+        super().__init__()
+        self._check = check
+
+    def __call__(self, msg: Any | None, /, *, context: Any) -> _EdgeScope:
+        return _EdgeScope(self._check, handlers=self._handlers, publish_handlers=self._publish_handlers, context=context, msg=msg)
+
+
+def build_error_middleware(
+    service: str, clock: Clock, completers: Mapping[str, RefusalCompleter] | None = None
+) -> ExceptionMiddleware:
+    """The edge every service's broker uses: bodies checked against the limits and their
+    contract before anything else; exceptions become ErrorReply payloads."""
+    table: Mapping[str, RefusalCompleter] | None = completers
+
+    def check(subject: str, body: bytes) -> None:
+        nonlocal table
+        if table is None:
+            table = suite_completers()
+        check_command(subject, body, business_day(clock.now()), table)
+
+    middleware = EdgeMiddleware(check)
 
     # Handlers are coroutines: FastStream runs a plain function on a worker thread, a thread hop
     # for every refusal (a wrong password, a stale version).
+    @middleware.add_handler(ContractRefused, publish=True)
+    async def on_refused(
+        exc: ContractRefused, message: Any = Context("message"), broker: Any = Context("broker")
+    ) -> dict[str, Any]:
+        envelope = exc.to_reply().model_dump(mode="json")
+        await _audit_refusal(broker, message.raw_message.subject, envelope, clock)
+        return envelope
+
     @middleware.add_handler(DomainError, publish=True)
     async def on_domain(exc: DomainError) -> dict[str, Any]:
         return exc.to_reply().model_dump(mode="json")

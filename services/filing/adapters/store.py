@@ -24,13 +24,14 @@ from services.filing.domain.lifecycle import FilingRecord, state_of
 from services.filing.ports import IndexRow
 from services.runtime.errors import Unavailable
 from services.runtime.keys import encode_key
-from services.runtime.outbox import Entry, EventDraft, OutboxStore
+from services.runtime.outbox import Entry, EventDraft, OutboxStore, StaleRevision
 
 FILINGS = "filing_filings"
 INDEX = "filing_index"
 COUNTERS = "filing_counters"
 BUCKETS = (FILINGS, INDEX, COUNTERS)
 CAS_ATTEMPTS = 50
+WRONG_LAST_SEQUENCE = (10071, 10164)  # JetStream's "wrong last sequence", as nats-py's KV update reads them
 
 _KINDS = list(FilingKind)
 _STATUSES = list(FilingStatus)
@@ -90,7 +91,24 @@ class KvFilingStore:
         await self.index_put([record])
 
     async def delete(self, record: FilingRecord, expected: Entry) -> None:
-        await self._filings.delete(record.reception_number, expected)
+        """Retention: the filing is gone from the store, every revision of it. A KV delete would
+        only add a marker and leave the bucket's history (up to 64 revisions, each with the
+        persons' ciphertexts) in the stream; a purge with a subject rollup removes them all.
+        The purge is conditional on the revision read, so a filing changed meanwhile is kept."""
+        key = encode_key(record.reception_number)
+        kv = self._filings.kv
+        headers = {
+            "KV-Operation": "PURGE",
+            "Nats-Rollup": "sub",
+            "Nats-Expected-Last-Subject-Sequence": str(expected.revision),
+        }
+        try:
+            await kv._js.publish(f"$KV.{FILINGS}.{key}", b"", headers=headers, timeout=5)
+        except nats.js.errors.APIError as exc:
+            if exc.err_code in WRONG_LAST_SEQUENCE:
+                raise StaleRevision(record.reception_number) from None
+            raise
+        # The index bucket keeps one revision per key, so rewriting the row list drops the old one.
         await self.index_remove(record.organisation.organisation_id, {record.reception_number})
 
     async def all(self) -> AsyncIterator[tuple[FilingRecord, Entry]]:

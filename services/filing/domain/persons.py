@@ -6,8 +6,12 @@ Every offending field is reported at once, with a Japanese reason and its path
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from contracts.common import FieldError
 from contracts.filing import MAX_PERSONS, FilingKind, Person
@@ -89,16 +93,32 @@ def check_event_date(kind: FilingKind, event: date | None, born: date | None, to
 
 
 def person_errors(kind: FilingKind, index: int, person: Person, today: date) -> list[FieldError]:
-    birth = check_birth(person.date_of_birth, today)
-    checks = {
-        "nationality": check_nationality(person.nationality),
-        "name_latin": check_name(person.name_latin),
-        "date_of_birth": birth,
-        "residence_card_number": check_card(person.residence_card_number),
-        # An event date is only compared with a birth date that is itself valid.
-        "event_date": check_event_date(kind, person.event_date, None if birth else person.date_of_birth, today),
-    }
-    return [_err(index, field, *reason) for field, reason in checks.items() if reason is not None]
+    reasons = _reasons(kind, person.model_dump(), today)
+    return [_err(index, field, *reason) for field, reason in reasons.items()]
+
+
+def _reasons(kind: FilingKind | None, values: dict[str, Any], today: date) -> dict[str, Reason]:
+    """The rule reasons of the fields present in `values` (typed already); a field missing from
+    `values` (it failed its type) is skipped, and so is every rule that needs it."""
+    out: dict[str, Reason | None] = {}
+    if "nationality" in values:
+        out["nationality"] = check_nationality(values["nationality"])
+    if "name_latin" in values:
+        out["name_latin"] = check_name(values["name_latin"])
+    born = values.get("date_of_birth")
+    if born is not None:
+        out["date_of_birth"] = check_birth(born, today)
+        if out["date_of_birth"]:
+            born = None  # an event date is only compared with a birth date that is itself valid
+    if "residence_card_number" in values:
+        out["residence_card_number"] = check_card(values["residence_card_number"])
+    if "event_date" in values:
+        event = values["event_date"]
+        if kind is not None:
+            out["event_date"] = check_event_date(kind, event, born, today)
+        elif event is not None:  # the kind is unknown (a change names only the filing): dates only
+            out["event_date"] = check_event_date(FilingKind.EMPLOYMENT_CONTRACT_CHANGE, event, born, today)
+    return {field: reason for field, reason in out.items() if reason is not None}
 
 
 def persons_errors(kind: FilingKind, persons: list[Person], today: date) -> list[FieldError]:
@@ -113,3 +133,56 @@ def persons_errors(kind: FilingKind, persons: list[Person], today: date) -> list
         if first != i:
             errors.append(_err(i, "residence_card_number", "duplicate", f"同じ在留カード番号が{first + 1}人目にもあります。"))
     return errors
+
+
+# ---- a refusal that names everything ---------------------------------------------------------
+
+_FIELD_ORDER = {name: i for i, name in enumerate(Person.model_fields)}
+_TYPED: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(info.annotation) for name, info in Person.model_fields.items() if info.annotation is not None
+}
+
+
+def complete_refusal(body: Any, type_errors: list[FieldError], today: date) -> list[FieldError]:
+    """A submission or change whose body did not fit the contract (a date that is not a date, a
+    remark over 1,000 characters): the contract's complaints plus every rule reason of the
+    fields that did fit, of every person, so the filer sees all of them in one reply (Q18).
+    `body` is the parsed JSON (within the edge's limits)."""
+    raw_persons = body.get("persons") if isinstance(body, dict) else None
+    if not isinstance(raw_persons, list):
+        return type_errors
+    raw_kind = body.get("kind")
+    kind = FilingKind(raw_kind) if raw_kind in set(FilingKind) else None
+    failed = {e.field for e in type_errors}
+    rules: list[FieldError] = [] if "persons" in failed else count_errors(len(raw_persons))
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_persons):
+        if not isinstance(raw, dict) or f"persons.{i}" in failed:
+            continue
+        values: dict[str, Any] = {}
+        for field, adapter in _TYPED.items():
+            if f"persons.{i}.{field}" in failed:
+                continue
+            if field not in raw:
+                if not Person.model_fields[field].is_required():
+                    values[field] = Person.model_fields[field].default
+                continue
+            try:
+                values[field] = adapter.validate_json(json.dumps(raw[field]), strict=True)
+            except ValidationError:
+                continue  # the contract reported it already
+        rules.extend(_err(i, field, *reason) for field, reason in _reasons(kind, values, today).items())
+        card = values.get("residence_card_number")
+        if isinstance(card, str):
+            first = seen.setdefault(card, i)
+            if first != i:
+                rules.append(_err(i, "residence_card_number", "duplicate", f"同じ在留カード番号が{first + 1}人目にもあります。"))
+    return sorted(type_errors + rules, key=_position)
+
+
+def _position(error: FieldError) -> tuple[int, int, int]:
+    parts = error.field.split(".")
+    if len(parts) >= 2 and parts[0] == "persons" and parts[1].isdigit():
+        field = parts[2] if len(parts) > 2 else ""
+        return (1, int(parts[1]), _FIELD_ORDER.get(field, -1))
+    return (0, 0, 0)
