@@ -56,12 +56,12 @@ def test_data_written_under_key_1_is_readable_after_key_2_becomes_current_and_af
 def test_a_flipped_ciphertext_byte_is_detected(position):
     cipher = PersonCipher({"k1": K1})
     sealed = cipher.seal("R-1", 0, PERSON)
-    key_id, nonce, ct = sealed["residence_card_number"].split(":")
+    key_id, nonce, ct, fmt = sealed["residence_card_number"].split(":")
     raw = bytearray(__import__("base64").urlsafe_b64decode(ct + "=" * (-len(ct) % 4)))
     raw[position] ^= 0x01
     flipped = __import__("base64").urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
     with pytest.raises(TamperedCiphertext):
-        cipher.open("R-1", 0, {**sealed, "residence_card_number": f"{key_id}:{nonce}:{flipped}"})
+        cipher.open("R-1", 0, {**sealed, "residence_card_number": f"{key_id}:{nonce}:{flipped}:{fmt}"})
 
 
 def test_a_ciphertext_moved_to_another_field_person_or_filing_is_detected():
