@@ -1,0 +1,81 @@
+"""Mails as officers see them: one sent mail rebuilt from its event, and every type's preview.
+
+The delivery log keeps no message bytes. The notifier's rendering is a pure function of the
+event, the mail type, the recipient, the notifier's settings and the time the mail was first
+queued, so the same inputs rebuild the same bytes; the page says the mail was rebuilt, and
+compares the rebuilt Subject and Message-ID with those the log recorded at sending.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from contracts import auth, filing
+from contracts.common import Event
+from contracts.notifier import DeliveryRecord, MailType
+from services.notifier.domain.rendering import RenderedMail, Renderer
+from services.notifier.domain.routing import mails_for
+from services.notifier.samples import AT, sample_event
+
+
+@dataclass(frozen=True)
+class ShownMail:
+    subject: str
+    text: str
+    html: str
+    headers: list[tuple[str, str]]
+    size: int
+    matches_log: bool  # the rebuilt Subject and Message-ID are those the log recorded
+
+
+def _shown(rendered: RenderedMail, matches: bool) -> ShownMail:
+    parsed = email.message_from_bytes(rendered.data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    headers = [(k, str(v)) for k, v in parsed.items() if k.lower() != "content-type"]
+    return ShownMail(rendered.subject, rendered.text, rendered.html, headers, len(rendered.data), matches)
+
+
+def rebuild(event: Event, record: DeliveryRecord, renderer: Renderer) -> ShownMail | None:
+    """The mail as sent, or None when the event makes no mail with this record's id."""
+    for mail in mails_for(event):
+        if mail.mail_id == record.mail_id:
+            rendered = renderer.render(mail, composed_at=record.queued_at)
+            matches = rendered.subject == record.subject and rendered.message_id == record.message_id
+            return _shown(rendered, matches)
+    return None
+
+
+@dataclass(frozen=True)
+class Preview:
+    key: str
+    mail_type: MailType
+    variant: str
+    mail: ShownMail
+
+
+def _variants(mail_type: MailType) -> list[tuple[str, Event]]:
+    base = sample_event(mail_type)
+    match base:
+        case auth.PasswordChanged():
+            return [("利用者が変更", base), ("職員が再設定", base.model_copy(update={"by_officer": True}))]
+        case auth.PasswordExpiryWarned():
+            return [(f"{d}日前", base.model_copy(update={"days_before": d})) for d in (30, 7)]
+        case filing.FilingSubmitted():
+            return [("1件ずつ入力", base), ("一括届出（CSV）", base.model_copy(update={"bulk": True}))]
+        case filing.FilingChanged():
+            return [("変更", base), ("修正（返却後）", base.model_copy(update={"was_fix": True}))]
+    return [("", base)]
+
+
+def previews(renderer: Renderer) -> list[Preview]:
+    """Every mail type and variant rendered from the notifier's sample events."""
+    out = []
+    for mail_type in MailType:
+        for index, (variant, event) in enumerate(_variants(mail_type)):
+            mail = next(m for m in mails_for(event) if m.mail_type is mail_type)
+            rendered = renderer.render(mail, composed_at=AT)
+            out.append(Preview(f"{mail_type.value}-{index}", mail_type, variant, _shown(rendered, True)))
+    return out

@@ -1,0 +1,202 @@
+"""The console's pages over the real suite (real nats-server, the four services on a fake clock,
+a real SMTP sink), driven in-process through its ASGI app; the browser tests are in e2e/."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from contracts import auth as a
+from contracts.client import CommandRefused
+from contracts.notifier import MailType
+from services.runtime.clock import JST
+from tests.support.console import OFFICER, OFFICER_PASSWORD, ORG_ID, ORG_PASSWORD, World, world
+
+
+@pytest.fixture
+async def w(monkeypatch, nats_url, client, mail_sink) -> AsyncIterator[World]:
+    async with world(monkeypatch, nats_url, client, mail_sink) as built:
+        yield built
+
+
+@pytest.fixture
+async def browser(w: World) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=w.console.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
+        yield http
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def sign_in(http: httpx.AsyncClient, auth_id: str = OFFICER, password: str = OFFICER_PASSWORD) -> httpx.Response:
+    form = await http.get("/login")
+    token = CSRF.search(form.text).group(1)
+    return await http.post("/login", data={"csrf_token": token, "auth_id": auth_id, "password": password})
+
+
+def csrf_of(page: httpx.Response) -> str:
+    return CSRF.search(page.text).group(1)
+
+
+async def test_an_officer_signs_in_finds_a_filings_mail_and_sees_what_the_sink_received(w, browser):
+    signed = await sign_in(browser)
+    assert signed.status_code == 303 and signed.headers["location"] == "/mail"
+    found = await browser.get("/mail", params={"reception_number": w.reception_number})
+    assert found.status_code == 200 and f"/mail/{w.filing_mail.mail_id}" in found.text
+    detail = await browser.get(f"/mail/{w.filing_mail.mail_id}")
+    sent = w.sent(w.filing_mail)
+    assert detail.status_code == 200
+    assert str(sent["Subject"]) in detail.text
+    assert "件名と Message-ID は送信時の記録と一致しています" in detail.text
+    text = sent.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert html.unescape(re.search(r'<pre id="mail-text"[^>]*>(.*?)</pre>', detail.text, re.S).group(1)).strip() == text.strip()
+    frame = await browser.get(f"/mail/{w.filing_mail.mail_id}/html")
+    assert frame.text == sent.get_body(("html",)).get_content()
+    assert "script-src" not in frame.headers["content-security-policy"]  # default-src 'none' covers scripts
+    assert (
+        "default-src 'none'" in frame.headers["content-security-policy"] and "sandbox" in frame.headers["content-security-policy"]
+    )
+
+
+async def test_the_console_side_filters_type_status_and_dates_over_what_the_log_returned(w, browser):
+    await sign_in(browser)
+    day = w.filing_mail.queued_at.astimezone(JST).date()
+    hit = await browser.get(
+        "/mail", params={"auth_id": ORG_ID, "mail_type": "filing_submitted", "status": "sent", "date_from": day.isoformat()}
+    )
+    assert w.filing_mail.mail_id in hit.text and "<td>1. 利用者情報登録</td>" not in hit.text
+    miss = await browser.get("/mail", params={"auth_id": ORG_ID, "date_from": (day + timedelta(days=1)).isoformat()})
+    assert w.filing_mail.mail_id not in miss.text and "該当するメールはありません" in miss.text
+    no_filter = await browser.get("/mail", params={"mail_type": "filing_submitted"})
+    assert no_filter.status_code == 400 and "いずれかを入力してください" in no_filter.text
+
+
+async def test_an_organisations_right_credentials_do_not_sign_in_and_their_session_is_ended(w, browser):
+    refused = await sign_in(browser, ORG_ID, ORG_PASSWORD)
+    assert refused.status_code == 403 and "職員専用" in refused.text
+    assert "ens_console_session" not in refused.cookies
+    assert (await browser.get("/mail")).headers["location"] == "/login"
+
+
+async def test_a_form_without_the_csrf_token_is_refused(w, browser):
+    form = await browser.get("/login")
+    assert form.status_code == 200
+    no_token = await browser.post("/login", data={"auth_id": OFFICER, "password": OFFICER_PASSWORD})
+    assert no_token.status_code == 403 and "ens_console_session" not in no_token.cookies
+    await sign_in(browser)
+    page = await browser.get("/accounts", params={"auth_id": ORG_ID})
+    forged = await browser.post(
+        "/accounts/password", data={"auth_id": ORG_ID, "new_password": "Other#456xyz", "new_password_confirm": "Other#456xyz"}
+    )
+    assert forged.status_code == 403
+    wrong = await browser.post("/logout", data={"csrf_token": csrf_of(page)[:-2] + "00"})
+    assert wrong.status_code == 403
+    assert (await browser.get("/jobs")).status_code == 200  # still signed in: nothing was done
+
+
+async def test_five_wrong_passwords_lock_and_the_sign_in_page_says_until_when(w, browser):
+    await w.add_officer("officer02", "Officer#2027y")
+    for _ in range(5):
+        failed = await sign_in(browser, "officer02", "Wrong#password1")
+        assert failed.status_code == 401 and "認証IDまたはパスワードが正しくありません" in failed.text
+    locked = await sign_in(browser, "officer02", "Officer#2027y")
+    until = w.clock.now() + timedelta(hours=24)
+    assert locked.status_code == 401 and 'id="locked-until"' in locked.text
+    assert f"{until.astimezone(JST):%H:%M}" in locked.text
+
+
+async def test_a_session_idle_past_its_limit_is_signed_out(w, browser):
+    await sign_in(browser)
+    w.clock.advance(minutes=29)
+    assert (await browser.get("/jobs")).status_code == 200  # activity restarts the idle period
+    w.clock.advance(minutes=29)
+    assert (await browser.get("/jobs")).status_code == 200
+    w.clock.advance(minutes=31)
+    ended = await browser.get("/jobs")
+    assert ended.status_code == 303 and ended.headers["location"] == "/login?ended=1"
+    assert "セッションの有効期限が切れた" in (await browser.get("/login?ended=1")).text
+
+
+async def test_the_account_page_shows_the_lock_and_a_reset_on_request_lifts_it(w, browser):
+    for _ in range(5):
+        with pytest.raises(CommandRefused):
+            await w.client.call(a.Login(auth_id=ORG_ID, password="Wrong#password1"))
+    await sign_in(browser)
+    page = await browser.get("/accounts", params={"auth_id": ORG_ID})
+    assert "ロック中" in page.text and 'id="account-locked-until"' in page.text and "パスワードの最終有効日" in page.text
+    mismatch = await browser.post(
+        "/accounts/password",
+        data={"csrf_token": csrf_of(page), "auth_id": ORG_ID, "new_password": "Fresh#2027pw", "new_password_confirm": "x"},
+    )
+    assert mismatch.status_code == 400 and "一致しません" in mismatch.text
+    done = await browser.post(
+        "/accounts/password",
+        data={
+            "csrf_token": csrf_of(page),
+            "auth_id": ORG_ID,
+            "new_password": "Fresh#2027pw",
+            "new_password_confirm": "Fresh#2027pw",
+        },
+    )
+    assert done.status_code == 303
+    after = await browser.get(done.headers["location"])
+    assert 'id="password-done"' in after.text and "ロック中" not in after.text
+    assert (await w.client.call(a.Login(auth_id=ORG_ID, password="Fresh#2027pw"))).role.value == "organisation"
+
+
+async def test_every_page_is_uncached_framed_by_nobody_and_scriptless(w, browser):
+    await sign_in(browser)
+    pages = [
+        "/login",
+        "/mail",
+        f"/mail?reception_number={w.reception_number}",
+        f"/mail/{w.filing_mail.mail_id}",
+        f"/accounts?auth_id={ORG_ID}",
+        f"/filings?reception_number={w.reception_number}",
+        "/templates",
+        "/jobs",
+    ]
+    for path in pages:
+        response = await browser.get(path)
+        assert response.status_code == 200, path
+        assert response.headers["cache-control"] == "no-store", path
+        assert response.headers["x-frame-options"] == "DENY", path
+        assert "default-src 'none'" in response.headers["content-security-policy"], path
+        assert "<script" not in response.text, path
+
+
+async def test_the_filing_page_shows_status_and_mails_but_no_persons(w, browser):
+    await sign_in(browser)
+    page = await browser.get("/filings", params={"reception_number": w.reception_number})
+    assert "処理待ち" in page.text and w.filing_mail.mail_id in page.text
+    assert "NGUYEN" not in page.text and "AB12345678CD" not in page.text
+    missing = await browser.get("/filings", params={"reception_number": "R0000000000000"})
+    assert missing.status_code in (400, 404)
+
+
+async def test_templates_show_every_type_text_and_html_and_jobs_list_each_job(w, browser):
+    await sign_in(browser)
+    templates = await browser.get("/templates")
+    for t in MailType:
+        assert f'id="{t.value}-0"' in templates.text
+    frame = await browser.get("/templates/password_changed-1/html")
+    assert frame.status_code == 200 and "sandbox" in frame.headers["content-security-policy"]
+    jobs = await browser.get("/jobs")
+    for name in ("activate_registrations", "password_expiry_warnings", "expire_accounts", "purge_filings"):
+        assert name in jobs.text
+
+
+async def test_signing_out_ends_the_suites_session(w, browser):
+    await sign_in(browser)
+    page = await browser.get("/jobs")
+    token = browser.cookies["ens_console_session"]
+    out = await browser.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert out.status_code == 303 and out.headers["location"] == "/login?signed_out=1"
+    info = await w.client.call(a.IntrospectSession(session_token=token))
+    assert not info.active
