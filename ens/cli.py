@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import ssl
 import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -29,7 +28,7 @@ from ens.commands import jobs as jobs_commands
 from ens.commands import mail as mail_commands
 from services.runtime.clock import SystemClock
 from services.runtime.logging import configure_logging
-from services.runtime.nats import identity_options
+from services.runtime.nats import BusRefused, connect_as
 from services.runtime.settings import RuntimeSettings, SettingsError, load_settings, run_event_loop
 
 EXIT_CONFIG = 2
@@ -89,21 +88,9 @@ async def connect_client(settings: RuntimeSettings) -> tuple[Nats, EnsClient]:
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL)", 1)
     identity = cli_identity(settings)
     try:
-        options = identity_options(settings, identity)
-    except SettingsError as exc:
-        fail(str(exc))
-        raise
-    try:
-        nc = await nats.connect(
-            servers=settings.nats_servers, connect_timeout=2, max_reconnect_attempts=2, error_cb=_quiet, **options
-        )
-    except ssl.SSLError as exc:
-        fail(f"TLS to NATS at {settings.nats_url} failed (ENS_NATS_TLS_CA_FILE): {exc.reason or exc}", 1)
-        raise
-    except nats.errors.Error as exc:
-        if "Authorization Violation" in str(exc):
-            fail(f"NATS at {settings.nats_url} refused identity '{identity}' (ENS_NATS_CREDENTIALS_DIR)", 1)
-        fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc}", 1)
+        nc = await connect_as(settings, identity, connect_timeout=2)
+    except (SettingsError, BusRefused) as exc:
+        fail(str(exc), 1)
         raise
     except Exception as exc:
         fail(f"cannot reach NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
@@ -176,6 +163,8 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
         host = Host(services, settings, SystemClock())
         try:
             await asyncio.wait_for(host.start(), timeout=120)
+        except (BusRefused, SettingsError) as exc:
+            fail(str(exc), 1)
         except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)

@@ -53,8 +53,48 @@ def identity_options(settings: RuntimeSettings, identity: str) -> dict[str, Any]
     return options
 
 
+class BusRefused(Exception):
+    """NATS refused this process: its certificate check or its credential. One line naming the setting."""
+
+
+def refusal(settings: RuntimeSettings, identity: str, exc: BaseException) -> BusRefused | None:
+    """The one-line reason when `exc` means the bus refused us (not merely: not reachable)."""
+    if isinstance(exc, ssl.SSLError):
+        return BusRefused(
+            f"TLS to NATS at {settings.nats_url} failed (ENS_NATS_TLS_CA_FILE): {exc.reason or exc.__class__.__name__}"
+        )
+    if "authorization violation" in str(exc).lower():
+        setting = "ENS_NATS_NKEY_SEED_FILE" if settings.nats_nkey_seed_file else "ENS_NATS_CREDENTIALS_DIR"
+        return BusRefused(f"NATS at {settings.nats_url} refused identity '{identity}' ({setting})")
+    return None
+
+
+async def check_admission(settings: RuntimeSettings, identity: str) -> None:
+    """One connection attempt with no retry, so a wrong CA or credential stops start-up with one
+    line instead of an endless reconnect loop; an unreachable server is left to the caller."""
+
+    async def quiet(_: Exception) -> None:
+        pass
+
+    try:
+        nc = await nats.connect(
+            servers=settings.nats_servers,
+            allow_reconnect=False,
+            connect_timeout=2,
+            error_cb=quiet,
+            **identity_options(settings, identity),
+        )
+    except Exception as exc:  # noqa: BLE001 - sorted into refused (raised) and unreachable (the caller retries)
+        refused = refusal(settings, identity, exc)
+        if refused is not None:
+            raise refused from None
+        return
+    await nc.close()
+
+
 async def connect(settings: RuntimeSettings, name: str, identity: str) -> Nats:
     """Connect as `identity`, with endless reconnects: a NATS restart must not end a service."""
+    await check_admission(settings, identity)
 
     async def on_error(exc: Exception) -> None:
         log.warning("nats connection error (%s): %s", name, exc)
@@ -79,7 +119,14 @@ async def connect_as(settings: RuntimeSettings, identity: str, **options: Any) -
         pass
 
     options.setdefault("error_cb", quiet)
-    return await nats.connect(servers=settings.nats_servers, **identity_options(settings, identity), **options)
+    options.setdefault("allow_reconnect", False)
+    try:
+        return await nats.connect(servers=settings.nats_servers, **identity_options(settings, identity), **options)
+    except Exception as exc:
+        refused = refusal(settings, identity, exc)
+        if refused is not None:
+            raise refused from None
+        raise
 
 
 T = TypeVar("T")
