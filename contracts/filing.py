@@ -25,6 +25,14 @@ MAX_PERSONS = 300
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 """Default largest bulk CSV (setting ENS_FILING_MAX_UPLOAD_BYTES); clients refuse bigger files before sending."""
 
+MAX_PERSONS_BODY_BYTES = 3 * 1024 * 1024
+"""Largest body of a submission or change naming persons: 300 persons with 1,000-character remarks,
+even written with `\\uXXXX` escapes, fit. Bigger bodies are refused `too_large` before they are read."""
+
+MAX_BULK_BODY_BYTES = 9 * 1024 * 1024
+"""Largest body of a bulk upload: the base64 of the largest upload limit the setting allows (6 MB)
+with room to spare; the filing service refuses anything over its configured limit itself."""
+
 
 class FilingKind(StrEnum):
     # 特定技能所属機関
@@ -156,6 +164,7 @@ class FilingPage(Reply):
 
 class SubmitFiling(SessionCommand[FilingAccepted]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit")
+    MAX_BODY_BYTES: ClassVar[int] = MAX_PERSONS_BODY_BYTES
     kind: FilingKind = Field(title="届出・報告の種類")
     persons: list[Person] = Field(title="対象者", description=f"1 to {MAX_PERSONS} persons.")
 
@@ -164,6 +173,7 @@ class SubmitBulkFiling(SessionCommand[FilingAccepted]):
     """A CSV from the bulk template (CP932/Shift_JIS or UTF-8 with or without BOM), base64-encoded."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit_bulk")
+    MAX_BODY_BYTES: ClassVar[int] = MAX_BULK_BODY_BYTES
     kind: FilingKind = Field(title="届出・報告の種類")
     filename: str = Field(default="upload.csv", title="ファイル名")
     csv_base64: str = Field(title="CSVファイル", description="The file's bytes, base64.")
@@ -173,6 +183,7 @@ class ChangeFiling(SessionCommand[FilingAccepted]):
     """Change a pending filing or fix a returned one (which puts it back to pending)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change")
+    MAX_BODY_BYTES: ClassVar[int] = MAX_PERSONS_BODY_BYTES
     reception_number: str = Field(title="受付番号")
     based_on_version: int = Field(description="Version the change was made from; stale versions are refused.")
     persons: list[Person] = Field(title="対象者")
