@@ -93,9 +93,9 @@ class NatsServerProcess:
     log_file: Path | None = None
     # The `authorization` block (ens.credentials.server_authorization): who may connect and do what.
     authorization: str | None = None
-    # JetStream's fsync policy: None keeps the server's default (every 2 minutes); "always"
-    # syncs each write before acknowledging it (docs/SECURITY.md, "Durability").
-    sync_interval: str | None = None
+    # JetStream's fsync policy: "always" syncs each write before acknowledging it, as the suite
+    # runs by default (docs/SECURITY.md, "Durability"); None keeps NATS's default (every 2 minutes).
+    sync_interval: str | None = "always"
     # (certificate, key) files: clients must then connect with tls:// and verify them.
     tls: tuple[Path, Path] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)

@@ -37,11 +37,12 @@ class CliSettings(BaseSettings):
         description="Largest CSV `ens filing submit-bulk` sends; the same variable the filing service refuses above.",
     )
     nats_sync_interval: str | None = Field(
-        default=None,
-        pattern=r"^(always|[0-9]+(ms|s|m))$",
+        default="always",
+        pattern=r"^(always|[0-9]+(ms|s|m|h))$",
         description=(
-            "JetStream fsync policy of the nats-server `ens up` starts: unset keeps NATS's default (every 2 min), "
-            "`always` syncs every write before its ack (docs/SECURITY.md, Durability)."
+            "JetStream fsync policy of the nats-server `ens up` starts: `always` syncs every write before its ack, "
+            "as compose.yaml's cluster does; a duration (`2m`, NATS's own default) syncs that often "
+            "(docs/SECURITY.md, Durability)."
         ),
     )
     nats_identity: str | None = Field(
