@@ -1,6 +1,10 @@
 """The nationality/region code list (国籍・地域, Q8), shipped as data: grouped by region, and
 within a region ordered by Japanese reading the way a dictionary orders it (gojūon, voiced
-marks and small kana ignored first, the long-vowel mark read as the vowel before it)."""
+marks and small kana ignored first, the long-vowel mark read as the vowel before it).
+
+The list is complete (data/nationalities.csv names its source in its header): every state
+Japan recognises but Japan, the regions the agency's forms list besides (台湾, 香港, マカオ,
+パレスチナ, 北朝鮮), and 無国籍 — a real filer must never be refused for a real person."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from importlib import resources
 
 @dataclass(frozen=True)
 class Nationality:
-    code: str  # ISO 3166-1 alpha-3 (XXA: stateless)
+    code: str  # ISO 3166-1 alpha-3 (XKX: Kosovo, XXA: stateless, as ICAO 9303 writes them)
     name: str
     reading: str  # hiragana
     region: str
@@ -50,7 +54,7 @@ def reading_key(reading: str) -> tuple[str, str, str]:
 def nationalities() -> tuple[Nationality, ...]:
     """The list in display order: regions as shipped, readings in dictionary order within each."""
     text = resources.files("services.filing").joinpath("data/nationalities.csv").read_text(encoding="utf-8")
-    rows = csv.DictReader(text.splitlines())
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))  # the header names the source
     return tuple(
         Nationality(code=r["code"], name=r["name"], reading=r["reading"], region=r["region"], region_name=r["region_name"])
         for r in rows
