@@ -47,6 +47,15 @@ def event(service: str, name: str) -> str:
     return f"{EVENTS_PREFIX}.{service}.{name}"
 
 
+def event_owner(subject: str) -> str | None:
+    """The service an event subject belongs to (`ens.v1.events.<service>.<name>`), or None."""
+    prefix = f"{EVENTS_PREFIX}."
+    if not subject.startswith(prefix):
+        return None
+    owner, _, name = subject[len(prefix) :].partition(".")
+    return owner if owner and name else None
+
+
 def audit(service: str) -> str:
     return f"{AUDIT_PREFIX}.{service}"
 

@@ -126,6 +126,17 @@ class EventConsumer:
             log.error("notifier: %s is not a valid %s, dropped: %s", msg.subject, cls.__name__, exc)
             await msg.term()
             return
+        if event.meta.source != subjects.event_owner(msg.subject):
+            # Only the owning service may publish on its subjects (docs/SECURITY.md); an event whose
+            # claimed source is another service was not made by that service: never a mail.
+            log.error(
+                "notifier: %s claims source %r but the subject is %r's; dropped, no mail",
+                event.meta.event_id,
+                event.meta.source,
+                subjects.event_owner(msg.subject),
+            )
+            await msg.term()
+            return
         try:
             outcome = await self._deliverer.deliver_event(event)
         except asyncio.CancelledError:
