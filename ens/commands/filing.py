@@ -2,7 +2,10 @@
 complete and return, over the filing service's contracts.
 
 A bulk CSV is checked for size before it is read or sent: a file over the limit (default 2 MB,
-ENS_FILING_MAX_UPLOAD_BYTES) is refused on the spot instead of pushing megabytes over NATS.
+ENS_FILING_MAX_UPLOAD_BYTES) is refused on the spot instead of pushing megabytes over NATS. A
+request larger than the NATS server takes (its `max_payload`, e.g. a server configured below the
+suite's upload limit) is refused the same way, `too_large` with both limits in the message,
+instead of nats-py's own error.
 """
 
 from __future__ import annotations
@@ -13,11 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
+import nats.errors
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import filing as f
-from contracts.client import CommandRefused
-from contracts.common import ErrorBody, ErrorCode
+from contracts.client import CommandRefused, EnsClient
+from contracts.common import ErrorBody, ErrorCode, FieldError
 from ens.clientutil import call, cli_settings, json_option, print_refusal, session_token
 from services.runtime.clock import JST
 
@@ -78,9 +82,30 @@ def upload_limit() -> int:
     return cli_settings().filing_upload_limit
 
 
-def refuse_locally(code: ErrorCode, message: str, as_json: bool, field: str = "csv_base64") -> None:
-    from contracts.common import FieldError
+async def send(client: EnsClient, cmd: f.SubmitFiling | f.SubmitBulkFiling, upload_limit: int) -> f.FilingAccepted:
+    """The command's reply; a request the NATS server would not take is a `too_large` refusal."""
+    try:
+        return await client.call(cmd)
+    except nats.errors.MaxPayloadError:
+        size = len(cmd.model_dump_json().encode())
+        # EnsClient keeps its connection to itself; the server's limit is what refused the request.
+        server_limit = getattr(getattr(client, "_nc", None), "max_payload", None)
+        said = f"（NATSサーバの上限 {server_limit:,}バイト）" if isinstance(server_limit, int) else ""
+        message = (
+            f"送信内容（{size:,}バイト）が大きすぎて送信できません{said}。"
+            f"ファイルを{upload_limit:,}バイト以下、{f.MAX_PERSONS}人以下に分けてください。"
+        )
+        raise CommandRefused(
+            ErrorBody(
+                code=ErrorCode.TOO_LARGE,
+                message=message,
+                fields=[FieldError(field="csv_base64", code="too_large", message=message, label="CSVファイル")],
+                details={"size": size, "max_payload": server_limit, "max_bytes": upload_limit},
+            )
+        ) from None
 
+
+def refuse_locally(code: ErrorCode, message: str, as_json: bool, field: str = "csv_base64") -> None:
     body = ErrorBody(
         code=code, message=message, fields=[FieldError(field=field, code=code.value, message=message, label="CSVファイル")]
     )
@@ -160,7 +185,8 @@ def register(cli: click.Group) -> None:
         else:
             assert persons_path is not None  # one of --csv/--persons is required above
             cmd = f.SubmitFiling(session_token=token, kind=f.FilingKind(kind), persons=read_persons(persons_path, as_json))
-        call(lambda c: c.call(cmd), as_json, accepted_text)
+        limit = upload_limit()
+        call(lambda c: send(c, cmd, limit), as_json, accepted_text)
 
     @filing.command("list")
     @click.option("--status", type=click.Choice(STATUSES))
