@@ -160,7 +160,11 @@ class Console:
     async def start(self) -> None:
         if isinstance(self._deps.suite, _NotConnected):
             await self.connect()
-        sock = socket.socket(socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, so asyncio turns Nagle off on each accepted connection (it checks the
+        # protocol number): uvicorn writes headers and body separately, and with Nagle on every
+        # response waited ~40 ms for the client's delayed ACK.
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]

@@ -8,8 +8,9 @@ identity), and each request first asks auth whether the officer's session is liv
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any
@@ -36,6 +37,7 @@ from services.notifier.domain.rendering import Renderer
 from services.runtime.clock import Clock
 
 MAX_INPUT = 254  # longer than any auth ID, password, address or reception number
+REBUILT_KEPT = 64
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ConsoleDeps:
     cookies: CookiePolicy
     templates: Jinja2Templates
     clock: Clock
+    rebuilt: OrderedDict[tuple[str, datetime], ShownMail] = field(default_factory=OrderedDict)
 
 
 @dataclass(frozen=True)
@@ -263,12 +266,21 @@ async def _shown(d: ConsoleDeps, record: DeliveryRecord) -> tuple[ShownMail | No
     """The mail as sent, or why it cannot be shown."""
     if d.events is None:
         return None, "イベントの参照が設定されていないため（ENS_CONSOLE_EVENTS_IDENTITY）、本文は表示できません。"
+    key = (record.mail_id, record.queued_at)
+    if key in d.rebuilt:
+        d.rebuilt.move_to_end(key)
+        return d.rebuilt[key], None
     event = await d.events.find(record)
     if event is None:
         return None, "このメールの元になったイベントはイベントストリームの保存期間を過ぎたため、本文を再現できません。"
     shown = rebuild(event, record, d.renderer)
     if shown is None:
         return None, "イベントからこのメールを特定できませんでした。"
+    # The detail page and its HTML frame ask for the same mail one after the other; a mail's
+    # rebuild never changes (same event, same queue time), so a few are kept.
+    d.rebuilt[key] = shown
+    while len(d.rebuilt) > REBUILT_KEPT:
+        d.rebuilt.popitem(last=False)
     return shown, None
 
 
