@@ -24,7 +24,14 @@ class FilingSettings(BaseSettings):
     )
     retention_days: int = Field(default=365, ge=1, description="Days a final (completed/withdrawn) filing is kept.")
     session_cache_s: float = Field(
-        default=3.0, ge=0, le=30, description="How long a checked session is trusted before auth is asked again."
+        default=0.0,
+        ge=0,
+        le=30,
+        description=(
+            "How long a checked session is trusted before auth is asked again. 0 (the default): auth is asked for "
+            "every command, so a logout, deregistration, expiry or officer password reset ends the session here at "
+            "once; more trades that promise for fewer requests to auth."
+        ),
     )
 
     @field_validator("keys")

@@ -1,9 +1,10 @@
-"""Who is calling: auth's IntrospectSession, with a short cache so a bulk of commands from one
-session does not ask auth each time.
+"""Who is calling: auth's IntrospectSession, asked for every command by default, so a session
+that auth has ended (logout, deregistration, expiry, an officer's password reset) is refused here
+at once (SPEC §1: "end it for every service at once").
 
-The cache runs on the monotonic clock on purpose: it is a load shield measured in seconds, not
-a business period (session expiry is auth's rule, on auth's clock). Only live sessions are
-cached; a logout or deregistration takes effect here within `ttl` seconds.
+An optional cache (ENS_FILING_SESSION_CACHE_S > 0) trusts a live session for that many seconds;
+it runs on the monotonic clock on purpose: a load shield, not a business period. With it, an
+ended session is still accepted here for up to `ttl` seconds.
 """
 
 from __future__ import annotations
