@@ -5,7 +5,9 @@ Other programs (a web portal, an officer console, the `ens` command) use the sui
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from typing import TypeVar
 
 import nats.errors
@@ -50,18 +52,41 @@ def decode_reply(data: bytes, reply_model: type[R]) -> R:
     return reply_model.model_validate(raw)
 
 
+def new_request_id() -> str:
+    """A fresh idempotency key: 32 hex digits (the contract allows 8-64 of [A-Za-z0-9._:-])."""
+    return uuid.uuid4().hex
+
+
 class EnsClient:
-    def __init__(self, nc: Nats, timeout: float = 10.0) -> None:
+    def __init__(self, nc: Nats, timeout: float = 10.0, *, retries: int = 2, backoff_s: float = 0.5) -> None:
         self._nc = nc
         self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff_s
 
-    async def call(self, command: Command[R], timeout: float | None = None) -> R:
+    async def call(self, command: Command[R], timeout: float | None = None, *, retries: int | None = None) -> R:
+        """Send the command and return its reply model, or raise CommandRefused.
+
+        A command that changes state carries an idempotency key (`request_id`): one is made here
+        per call when the caller gave none, and a timed-out or unanswered command is sent again
+        with the same key, so the service runs it once and answers every copy with its first
+        reply. Commands that only read are retried as they are. Anything else (no key, no
+        reading) is sent once: a retry could do it twice. After the retries, ServiceUnavailable."""
+        keyed = "request_id" in type(command).model_fields
+        if keyed and getattr(command, "request_id", None) is None:
+            command = command.model_copy(update={"request_id": new_request_id()})
+        attempts = 1 + ((self._retries if retries is None else retries) if keyed or command.RETRY_SAFE else 0)
         payload = command.model_dump_json().encode()
-        try:
-            msg = await self._nc.request(command.SUBJECT, payload, timeout=timeout or self._timeout)
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-            raise ServiceUnavailable(command.SUBJECT) from None
-        return decode_reply(msg.data, command.REPLY)  # type: ignore[return-value]  # REPLY is R by construction (Command.__pydantic_init_subclass__)
+        for attempt in range(attempts):
+            try:
+                msg = await self._nc.request(command.SUBJECT, payload, timeout=timeout or self._timeout)
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(self._backoff * 2**attempt)
+                    continue
+                raise ServiceUnavailable(command.SUBJECT) from None
+            return decode_reply(msg.data, command.REPLY)  # type: ignore[return-value]  # REPLY is R by construction (Command.__pydantic_init_subclass__)
+        raise AssertionError("unreachable: the loop returns or raises")
 
     async def status(self, service: str, timeout: float = 2.0) -> ServiceStatus:
         subject = subjects.status(service)

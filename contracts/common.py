@@ -34,6 +34,8 @@ class Command(Message, Generic[R]):
 
     SUBJECT: ClassVar[str]
     REPLY: ClassVar[type[Reply]]
+    # True for commands that only read: a client may send them again after a timeout.
+    RETRY_SAFE: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
