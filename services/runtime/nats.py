@@ -16,6 +16,7 @@ from nats.js.api import (
     AckPolicy,
     ConsumerConfig,
     DeliverPolicy,
+    DiscardPolicy,
     KeyValueConfig,
     RetentionPolicy,
     StorageType,
@@ -25,6 +26,7 @@ from nats.js.kv import KeyValue
 
 from contracts import subjects
 from services.runtime import identities
+from services.runtime.audit import MAX_RECORD_BYTES as AUDIT_MAX_RECORD_BYTES
 from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.nats")
@@ -226,6 +228,12 @@ async def ensure_shared_streams(js: JetStreamContext, settings: RuntimeSettings)
             retention=RetentionPolicy.LIMITS,
             deny_delete=True,
             deny_purge=True,
+            # Stated retention (settings, docs/SECURITY.md): by age and size, oldest first; no
+            # record bigger than the auditor writes (services/runtime/audit.py) gets in.
+            max_age=float(settings.audit_max_age_days * 86400),
+            max_bytes=settings.audit_max_bytes,
+            max_msg_size=AUDIT_MAX_RECORD_BYTES,
+            discard=DiscardPolicy.OLD,
             num_replicas=settings.stream_replicas,
         ),
     )
