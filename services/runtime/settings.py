@@ -87,6 +87,27 @@ class RuntimeSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas of streams and buckets (3 on a cluster).")
     events_duplicate_window_s: int = Field(default=3600, ge=60, description="JetStream duplicate window of the event stream.")
     events_max_age_days: int = Field(default=30, ge=1, description="How long domain events stay in the stream.")
+    audit_max_age_days: int = Field(
+        default=1096,
+        ge=400,
+        description=(
+            "How long audit records (ENS_AUDIT) are kept: 3 years by default. The trail is the seed's 証跡管理 (Q17); "
+            "a record must outlive what it explains: a filing lives while pending, then 1 year after it became final "
+            "(retention), an auth ID 1 year after its last use, a password 1 year; a question about any of them "
+            "(a complaint, an audit, a disclosure request) can come a year or more after the last step. At least 400 "
+            "days, so a full one-year period plus a month of margin is always covered."
+        ),
+    )
+    audit_max_bytes: int = Field(
+        default=20 * 1024**3,
+        ge=64 * 1024**2,
+        description=(
+            "Most bytes the audit stream keeps (20 GiB by default); past it the oldest records go first, so the trail "
+            "never stops the suite. Each record is at most 8 KiB (bounded before it is written; the stream refuses "
+            "bigger ones) and about 300 bytes typically: 20 GiB holds roughly 70 million commands, far more than 3 "
+            "years of the agency's filings; reaching it means a flood, which a size alarm on the stream should catch."
+        ),
+    )
 
     @field_validator("nats_url")
     @classmethod
