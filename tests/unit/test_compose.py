@@ -71,7 +71,7 @@ def test_each_service_runs_alone_against_the_cluster_as_its_own_identity():
         assert env["ENS_NATS_NKEY_SEED_FILE"] == "/run/secrets/nkey"
         assert svc["secrets"] == [{"source": f"{name}-nkey", "target": "nkey"}]
         assert COMPOSE["secrets"][f"{name}-nkey"]["file"] == f"./secrets/nats/{name}.nk"
-        assert svc["healthcheck"]["test"] == ["CMD", "ens", "status", name]
+        assert "http://127.0.0.1:9464/readyz" in " ".join(svc["healthcheck"]["test"])
         assert {"nats-1", "nats-2", "nats-3"} <= set(svc["depends_on"])
 
 
