@@ -82,6 +82,7 @@ class ErrorCode(StrEnum):
     PASSWORD_EXPIRED = "password_expired"
     ACCOUNT_EXPIRED = "account_expired"
     TOO_LARGE = "too_large"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"  # the same request_id came with another payload
     UNAVAILABLE = "unavailable"  # a dependency (another service, the store) did not answer
     INTERNAL = "internal"  # a bug; details are in the service's log, never in the reply
 
