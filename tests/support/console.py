@@ -121,8 +121,8 @@ async def world(
         await client.call(a.Logout(session_token=me))
         records = await sent_log(client, reception_number=filed.reception_number)
         await sent_log(client, auth_id=ORG_ID)
-        console = build(RuntimeSettings(nats_url=nats_url), ConsoleSettings(port=0, secure_cookie=False), clock)
-        if serve:
+        console = build(RuntimeSettings(nats_url=nats_url), ConsoleSettings(port=0, secure_cookie=serve), clock)
+        if serve:  # a browser over http://127.0.0.1 keeps Secure cookies (a trustworthy origin); httpx does not
             await console.start()
         else:
             await console.connect()
