@@ -136,8 +136,8 @@ def parse(body: bytes, *, max_bytes: int = DEFAULT_MAX_BODY) -> tuple[Any, list[
         raise _body_error("json_invalid", "JSON として読み取れません。") from None
     violations: list[Violation] = []
     for v in _walk(value):
-        if v.code == "too_deep":
-            raise BodyRefused([v])
+        if v.code == "too_deep":  # the body's shape, whichever field it shows in
+            raise _body_error("too_deep", v.message)
         violations.append(v)
         if len(violations) >= MAX_VIOLATIONS:
             break
