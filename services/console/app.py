@@ -17,6 +17,7 @@ import uvicorn
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nats.aio.client import Client as Nats
 from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -91,6 +92,26 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+MAX_FORM_BYTES = 16 * 1024  # the largest form (a password reset) is well under 1 KiB
+
+
+class FormLimit:
+    """A POST must say its length, and be small: Starlette reads a url-encoded body whole into
+    memory, so an unbounded one would be a way to exhaust it before any check runs."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            declared = dict(scope["headers"]).get(b"content-length")
+            status = 411 if declared is None or not declared.isdigit() else 413 if int(declared) > MAX_FORM_BYTES else 0
+            if status:
+                await PlainTextResponse("送信内容が大きすぎるか、長さが不明です。", status_code=status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def template_environment() -> Jinja2Templates:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
@@ -108,6 +129,7 @@ def template_environment() -> Jinja2Templates:
 def web_app(deps: h.ConsoleDeps) -> Starlette:
     app = Starlette(routes=ROUTES)
     app.state.deps = deps
+    app.add_middleware(FormLimit)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -200,3 +200,16 @@ async def test_signing_out_ends_the_suites_session(w, browser):
     assert out.status_code == 303 and out.headers["location"] == "/login?signed_out=1"
     info = await w.client.call(a.IntrospectSession(session_token=token))
     assert not info.active
+
+
+async def test_a_post_of_unknown_or_large_length_is_refused_before_it_is_read(w, browser):
+    big = await browser.post(
+        "/login", content=b"a=" + b"x" * 20_000, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert big.status_code == 413 and big.headers["cache-control"] == "no-store"
+
+    async def chunks():
+        yield b"auth_id=x"
+
+    unknown = await browser.post("/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
+    assert unknown.status_code == 411
