@@ -168,3 +168,53 @@ async def test_in_the_store_every_value_of_a_field_seals_to_one_length(nats_url,
         assert seen_codes == set(codes)
         for field in ("nationality", "sex", "date_of_birth", "residence_card_number", "event_date", "name_latin"):
             assert len(lengths[field]) == 1, (field, lengths[field])
+
+
+async def test_reencryption_rewrites_ciphertexts_written_before_padding_into_one_length_per_field(nats_url, nc, client):
+    """A filing stored as the service wrote it before padding (unpadded tokens, forged here into
+    the bucket) still opens; `ReencryptFilings` (`ens filing reencrypt`) rewrites it padded."""
+    import base64
+    import os
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from services.runtime.keys import encode_key
+
+    key = FilingSettings(keys=f"k1:{TEST_KEY_1}").key_ring()["k1"]
+
+    def legacy(number: str, index: int, person: f.Person) -> dict[str, str]:
+        out = {}
+        for field, value in person.model_dump(mode="json").items():
+            if value is not None:
+                nonce = os.urandom(12)
+                ct = AESGCM(key).encrypt(nonce, str(value).encode(), f"ens-filing|{number}|{index}|{field}".encode())
+                b64 = [base64.urlsafe_b64encode(x).decode().rstrip("=") for x in (nonce, ct)]
+                out[field] = f"k1:{b64[0]}:{b64[1]}"
+        return out
+
+    clock = FakeClock(START)
+    async with hosting(nats_url, clock):
+        school, _ = await school_and_officer(client, clock)
+        persons = varied_persons(4)
+        number = (
+            await client.call(f.SubmitFiling(session_token=school, kind=f.FilingKind.SCHOOL_ADHOC_REPORT, persons=persons))
+        ).filing.reception_number
+        kv = await nc.jetstream().key_value("filing_filings")
+        entry = await kv.get(encode_key(number))
+        doc = json.loads(entry.value)
+        doc["state"]["persons"] = [legacy(number, i, p) for i, p in enumerate(persons)]
+        await kv.update(encode_key(number), json.dumps(doc).encode(), last=entry.revision)
+        assert (await client.call(f.GetFiling(session_token=school, reception_number=number))).persons == persons
+
+        result = await client.call(f.ReencryptFilings(as_of=clock.now()))
+        assert result.changed == 1
+        stored = json.loads((await kv.get(encode_key(number))).value)["state"]["persons"]
+        assert all(token.endswith(":1") for p in stored for token in p.values())
+        by_field: dict[str, set[int]] = defaultdict(set)
+        for p in stored:
+            for field, token in p.items():
+                by_field[field].add(len(token))
+        assert all(len(v) == 1 for field, v in by_field.items() if field != "remarks")
+        detail = await client.call(f.GetFiling(session_token=school, reception_number=number))
+        assert detail.persons == persons and detail.filing.version == 1
+        assert (await client.call(f.ReencryptFilings(as_of=clock.now()))).changed == 0
