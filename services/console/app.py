@@ -9,8 +9,10 @@ event loop, so `ens up` hosts it beside the services; `await console.stop()` end
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+from collections.abc import Generator
 from pathlib import Path
 
 import uvicorn
@@ -134,6 +136,16 @@ def web_app(deps: h.ConsoleDeps) -> Starlette:
     return app
 
 
+class _HostedServer(uvicorn.Server):
+    """uvicorn inside someone else's event loop: the host process (`ens up`) owns SIGINT and
+    SIGTERM and stops the console with the rest; uvicorn's own handlers would take them over
+    and re-raise them past the host's orderly shutdown."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 class Console:
     """The console as `ens up` and `ens run console` host it: `start()` and `stop()` in the
     caller's event loop. `app` is the ASGI application (tests may drive it without a socket
@@ -191,7 +203,7 @@ class Console:
         sock.bind((self.settings.host, self.settings.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", server_header=False)
-        self._server = uvicorn.Server(config)
+        self._server = _HostedServer(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=[sock]), name="ens-console-http")
         while not self._server.started:
             if self._serving.done():
