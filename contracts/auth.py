@@ -18,20 +18,41 @@ from contracts.organisations import OrganisationKind, Role
 
 SERVICE = "auth"
 
-AUTH_ID = Field(title="認証ID", description="Auth ID (認証ID): 6-20 half-width letters, digits or symbols; case-sensitive.")
-EMAIL = Field(title="メールアドレス", description="E-mail address, stored as given.")
+# The rules auth enforces with its own Japanese messages (services/auth/domain/policy.py), stated
+# for the JSON Schema only (json_schema_extra is never validated by pydantic): a request the
+# schema refuses, auth refuses too, with its own reasons (`length`, `charset`, `needs_digit`, ...).
+AUTH_ID_PATTERN = "^[A-Za-z0-9$%&=@_#*+?!-]+$"
+PASSWORD_PATTERN = "^(?=.*[A-Za-z])(?=.*[0-9])(?=.*[$%&=@_#*+?!-])[A-Za-z0-9$%&=@_#*+?!-]+$"
+ORGANISATION_ID_PATTERN = "^([0-9]{13}|[A-Z][A-Z0-9-]{3,19})$"
+
+AUTH_ID = Field(
+    title="認証ID",
+    description="Auth ID (認証ID): 6-20 half-width letters, digits or symbols ($ % & = @ _ # * + - ? !); case-sensitive.",
+    json_schema_extra={"minLength": 6, "maxLength": 20, "pattern": AUTH_ID_PATTERN},
+)
+EMAIL = Field(
+    title="メールアドレス",
+    description="E-mail address, stored as given; its syntax is checked (no DNS lookup).",
+)
 
 
 # ---- shared shapes ------------------------------------------------------------------
 
 
 class Organisation(Message):
+    """An organisation as registered: its ID, kind and name."""
+
     organisation_id: str = Field(
+        json_schema_extra={"pattern": ORGANISATION_ID_PATTERN},
         title="法人番号等",
-        description="13-digit corporate number (法人番号) or, where none exists, an officer-assigned code.",
+        description=(
+            "13-digit corporate number (法人番号), whose first digit is a check digit over the other twelve "
+            "(9 - (Σ P_n × Q_n mod 9), P_n the n-th digit from the right, Q_n 1 for odd n and 2 for even), or, where "
+            "none exists, an officer-assigned code: an upper-case letter, then 3-19 upper-case letters, digits or hyphens."
+        ),
     )
     kind: OrganisationKind = Field(title="機関種別", description="Kind of organisation.")
-    name: str = Field(title="機関名", description="Organisation name.")
+    name: str = Field(json_schema_extra={"maxLength": 200}, title="機関名", description="Organisation name.")
 
 
 class RequestChannel(StrEnum):
@@ -69,6 +90,8 @@ REQUEST = Field(
 
 
 class Notice(Message):
+    """A notice shown at login (お知らせ)."""
+
     notice_id: str = Field(description="Id of the notice.")
     title: str = Field(title="件名", description="Notice title (お知らせ).")
     body: str = Field(title="本文", description="Notice text.")
@@ -80,51 +103,77 @@ class SessionInfo(Reply):
     """What other services learn about a session token (IntrospectSession)."""
 
     active: bool = Field(description="False for unknown, ended or timed-out sessions; the rest is then empty.")
-    role: Role | None = None
-    auth_id: str | None = None
-    organisation: Organisation | None = None
+    role: Role | None = Field(default=None, description="organisation or officer; absent when not active.")
+    auth_id: str | None = Field(default=None, description="Whose session it is; absent when not active.")
+    organisation: Organisation | None = Field(
+        default=None, description="The holder's organisation; absent for officers and when not active."
+    )
     email: str | None = Field(default=None, description="Current e-mail address of the account.")
     expires_at: AwareDatetime | None = Field(default=None, description="Idle or absolute expiry, whichever is first.")
 
 
 class AccountState(Message):
-    auth_id: str
-    role: Role
-    organisation: Organisation | None = None
-    email: str
+    """An account as an officer sees it (GetAccount)."""
+
+    auth_id: str = Field(description="The account's auth ID.")
+    role: Role = Field(description="organisation or officer.")
+    organisation: Organisation | None = Field(default=None, description="The organisation; absent for officers.")
+    email: str = Field(description="The registered e-mail address.")
     status: str = Field(description="pending, active, locked, deregistered, expired or password_expired.")
-    registered_at: AwareDatetime
+    registered_at: AwareDatetime = Field(description="When the account was registered (UTC).")
     effective_on: date | None = Field(default=None, description="Business day (JST) the registration takes effect.")
-    activated_at: AwareDatetime | None = None
-    last_used_at: AwareDatetime | None = None
-    password_set_at: AwareDatetime | None = None
-    password_expires_at: AwareDatetime | None = None
-    account_expires_at: AwareDatetime | None = None
-    failed_logins: int = 0
-    locked_until: AwareDatetime | None = None
+    activated_at: AwareDatetime | None = Field(default=None, description="When it became active (UTC); absent while pending.")
+    last_used_at: AwareDatetime | None = Field(
+        default=None, description="Last successful login (UTC); a year without one expires the account."
+    )
+    password_set_at: AwareDatetime | None = Field(default=None, description="When the password was last set (UTC).")
+    password_expires_at: AwareDatetime | None = Field(default=None, description="When the password stops working (UTC).")
+    account_expires_at: AwareDatetime | None = Field(
+        default=None, description="When the account expires if unused until then (UTC)."
+    )
+    failed_logins: int = Field(default=0, description="Failed logins in a row since the last success.")
+    locked_until: AwareDatetime | None = Field(default=None, description="Locked until this time (UTC); absent when not locked.")
 
 
 # ---- commands -------------------------------------------------------------------------
 
 
 class LoginResult(Reply):
+    """A live session: its token, whose it is, when it ends, and the notices in force."""
+
     session_token: str = Field(description="Opaque session token; send it with every command.")
-    role: Role
-    auth_id: str
-    organisation: Organisation | None = None
-    idle_expires_at: AwareDatetime
-    absolute_expires_at: AwareDatetime
-    password_expires_at: AwareDatetime | None = None
+    role: Role = Field(description="organisation or officer.")
+    auth_id: str = Field(description="The auth ID that logged in.")
+    organisation: Organisation | None = Field(
+        default=None, description="The organisation the account belongs to; absent for officers."
+    )
+    idle_expires_at: AwareDatetime = Field(
+        description="The session ends at this time (UTC) unless used before; each command moves it (ENS_AUTH_SESSION_IDLE_MINUTES, 30 by default)."
+    )
+    absolute_expires_at: AwareDatetime = Field(
+        description="The session ends at this time (UTC) whatever happens (ENS_AUTH_SESSION_ABSOLUTE_HOURS after login, 8 by default)."
+    )
+    password_expires_at: AwareDatetime | None = Field(
+        default=None, description="When the password stops working (UTC), if it expires."
+    )
     notices: list[Notice] = Field(default_factory=list, description="Current notices (お知らせ).")
 
 
 class Login(Command[LoginResult]):
+    """Log in with an auth ID and password; the reply's session token goes with every later command. Unknown IDs and wrong passwords get the same refusal; five failures in a row lock the account for 24 hours."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "login")
     auth_id: str = AUTH_ID
-    password: str = Field(title="パスワード", description="Password; never logged.", repr=False)
+    password: str = Field(
+        title="パスワード",
+        description="Password (8-32 half-width characters when it was set; anything else fails as login_failed); never logged.",
+        repr=False,
+    )
 
 
 class Logout(SessionCommand[Ack]):
+    """End the session at once (a dead or unknown token is no error)."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "logout")
 
 
@@ -136,12 +185,21 @@ class IntrospectSession(Command[SessionInfo]):
 
 
 class ChangePassword(SessionCommand[Ack]):
+    """Change one's own password (mail 4). An expired password cannot be changed online: an officer sets a new one."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_password")
-    current_password: str = Field(title="現在のパスワード", repr=False)
-    new_password: str = Field(title="新しいパスワード", repr=False)
+    current_password: str = Field(description="The password in use now; never logged.", title="現在のパスワード", repr=False)
+    new_password: str = Field(
+        description="The new password: 8-32 half-width characters from the auth ID set, with at least one letter, one digit and one symbol ($ % & = @ _ # * + - ? !), not containing the auth ID (case-insensitive), and for a change not the current one. Never logged.",
+        json_schema_extra={"minLength": 8, "maxLength": 32, "pattern": PASSWORD_PATTERN},
+        title="新しいパスワード",
+        repr=False,
+    )
 
 
 class ChangeEmail(SessionCommand[Ack]):
+    """Change one's own e-mail address: mail 3 to the new address, a notice to the old one."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_email")
     new_email: str = Field(
         title="新しいメールアドレス", description="The new address; mail 3 goes there, a notice to the old one."
@@ -149,7 +207,9 @@ class ChangeEmail(SessionCommand[Ack]):
 
 
 class AccountRegistration(Reply):
-    auth_id: str
+    """A registration accepted: the account becomes active on `effective_on` at 09:00 JST."""
+
+    auth_id: str = Field(description="The auth ID registered.")
     effective_on: date = Field(description="Business day (JST) on which the next-day batch activates the account.")
 
 
@@ -157,9 +217,16 @@ class RegisterAccount(SessionCommand[AccountRegistration]):
     """Officer only: register an organisation's account (利用者情報登録). Takes effect the next day."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "register_account")
-    organisation: Organisation
+    organisation: Organisation = Field(
+        description="The organisation the account is for; it may have one valid (pending or active) account at a time."
+    )
     auth_id: str = AUTH_ID
-    initial_password: str = Field(title="パスワード", repr=False)
+    initial_password: str = Field(
+        description="The first password: 8-32 half-width characters from the auth ID set, with at least one letter, one digit and one symbol ($ % & = @ _ # * + - ? !), not containing the auth ID (case-insensitive), and for a change not the current one. Never logged.",
+        json_schema_extra={"minLength": 8, "maxLength": 32, "pattern": PASSWORD_PATTERN},
+        title="パスワード",
+        repr=False,
+    )
     email: str = EMAIL
     request: RequestProvenance | None = REQUEST
 
@@ -177,7 +244,12 @@ class SetPassword(SessionCommand[Ack]):
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "set_password")
     auth_id: str = AUTH_ID
-    new_password: str = Field(title="新しいパスワード", repr=False)
+    new_password: str = Field(
+        description="The new password: 8-32 half-width characters from the auth ID set, with at least one letter, one digit and one symbol ($ % & = @ _ # * + - ? !), not containing the auth ID (case-insensitive), and for a change not the current one. Never logged.",
+        json_schema_extra={"minLength": 8, "maxLength": 32, "pattern": PASSWORD_PATTERN},
+        title="新しいパスワード",
+        repr=False,
+    )
     request: RequestProvenance | None = REQUEST
 
 
@@ -190,7 +262,9 @@ class Deregister(SessionCommand[Ack]):
 
 
 class AccountView(Reply):
-    account: AccountState
+    """One account's state."""
+
+    account: AccountState = Field(description="The account's state now.")
 
 
 class ChangeAccountEmail(SessionCommand[Ack]):
@@ -242,31 +316,39 @@ class GetAccount(SessionCommand[AccountView]):
     """Officer only: read an account's state by auth ID or organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get_account")
-    auth_id: str | None = Field(default=None, title="認証ID")
-    organisation_id: str | None = Field(default=None, title="法人番号等")
+    auth_id: str | None = Field(description="The account to read; give this or organisation_id.", default=None, title="認証ID")
+    organisation_id: str | None = Field(
+        description="Read the organisation's latest account instead; give this or auth_id.", default=None, title="法人番号等"
+    )
 
 
 class NoticeView(Reply):
-    notice: Notice
+    """The notice as stored."""
+
+    notice: Notice = Field(description="The notice as stored, with its id.")
 
 
 class PublishNotice(SessionCommand[NoticeView]):
     """Officer only: publish a notice shown at login (お知らせ)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "publish_notice")
-    title: str = Field(title="件名")
-    body: str = Field(title="本文")
+    title: str = Field(description="The notice's title, one line.", title="件名")
+    body: str = Field(description="The notice's text; line breaks allowed.", title="本文")
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
-    ends_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = Field(default=None, description="Shown until (UTC), after starts_at; open-ended if absent.")
 
 
 class WithdrawNotice(SessionCommand[Ack]):
+    """Officer only: withdraw a notice; it is no longer shown."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw_notice")
-    notice_id: str
+    notice_id: str = Field(description="Id of the notice to withdraw (Notice.notice_id).")
 
 
 class NoticeList(Reply):
-    notices: list[Notice]
+    """The notices in force now, newest first."""
+
+    notices: list[Notice] = Field(description="The notices in force, newest first.")
 
 
 class ListNotices(Command[NoticeList]):
@@ -281,8 +363,13 @@ class CreateOfficer(Command[Ack]):
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "create_officer")
     operator_token: str = Field(description="Secret ENS_AUTH_OPERATOR_TOKEN.", repr=False)
     auth_id: str = AUTH_ID
-    password: str = Field(title="パスワード", repr=False)
-    name: str = Field(title="氏名")
+    password: str = Field(
+        description="The officer's password: 8-32 half-width characters from the auth ID set, with at least one letter, one digit and one symbol ($ % & = @ _ # * + - ? !), not containing the auth ID (case-insensitive), and for a change not the current one. Never logged.",
+        json_schema_extra={"minLength": 8, "maxLength": 32, "pattern": PASSWORD_PATTERN},
+        title="パスワード",
+        repr=False,
+    )
+    name: str = Field(description="The officer's name, up to 200 characters.", json_schema_extra={"maxLength": 200}, title="氏名")
     email: str = EMAIL
 
 
@@ -290,7 +377,7 @@ class ActivateDueRegistrations(Command[JobResult]):
     """Scheduler: activate every pending registration whose effective day has come (mail 1)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "activate_due_registrations")
-    as_of: AwareDatetime
+    as_of: AwareDatetime = Field(description="Activate what is due at this time (UTC); not in the future unless `force`.")
     force: bool = Field(
         default=False,
         description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
@@ -301,8 +388,11 @@ class SendPasswordExpiryWarnings(Command[JobResult]):
     """Scheduler: emit PasswordExpiryWarned for passwords whose last valid day is N days away or nearer (a missed day is caught up once)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "send_password_expiry_warnings")
-    as_of: AwareDatetime
-    days_before: list[int] = Field(default_factory=lambda: [30, 7])
+    as_of: AwareDatetime = Field(description="Warn as of this time (UTC); not in the future unless `force`.")
+    days_before: list[int] = Field(
+        description="Warn when the password's last valid day is this many days away or nearer (0 or more each).",
+        default_factory=lambda: [30, 7],
+    )
     force: bool = Field(
         default=False,
         description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
@@ -313,7 +403,7 @@ class ExpireIdleAccounts(Command[JobResult]):
     """Scheduler: expire accounts unused for the expiry period as of the time."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "expire_idle_accounts")
-    as_of: AwareDatetime
+    as_of: AwareDatetime = Field(description="Expire what is due at this time (UTC); not in the future unless `force`.")
     force: bool = Field(
         default=False,
         description="Accept an as_of in the future (operators only): otherwise refused, as it would do tomorrow's work today.",
@@ -324,39 +414,41 @@ class ExpireIdleAccounts(Command[JobResult]):
 
 
 class AccountRegistered(Event):
+    """An officer registered an organisation's account; it takes effect on `effective_on` (no mail yet: mail 1 follows the activation)."""
+
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_registered")
-    auth_id: str
-    organisation: Organisation
-    effective_on: date
+    auth_id: str = Field(description="The registered account's auth ID.")
+    organisation: Organisation = Field(description="The organisation registered.")
+    effective_on: date = Field(description="Business day (JST) on which the account becomes active at 09:00.")
 
 
 class AccountActivated(Event):
     """Mail 1 (利用者情報登録完了)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_activated")
-    auth_id: str
-    organisation: Organisation
-    email: str
-    password_expires_at: AwareDatetime
+    auth_id: str = Field(description="The activated account's auth ID.")
+    organisation: Organisation = Field(description="The account's organisation.")
+    email: str = Field(description="The registered address; mail 1 goes there.")
+    password_expires_at: AwareDatetime = Field(description="When the initial password stops working (UTC).")
 
 
 class AuthIdReissued(Event):
     """Mail 2 (認証ID再通知)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "auth_id_reissued")
-    auth_id: str
-    organisation: Organisation
-    email: str
+    auth_id: str = Field(description="The auth ID mailed.")
+    organisation: Organisation = Field(description="The account's organisation.")
+    email: str = Field(description="The registered address; mail 2 goes there.")
 
 
 class EmailChanged(Event):
     """Mail 3 to the new address, and a notice to the old one."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "email_changed")
-    auth_id: str
-    organisation: Organisation | None = None
-    old_email: str
-    new_email: str
+    auth_id: str = Field(description="The account whose address changed.")
+    organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
+    old_email: str = Field(description="The address before; the notice of the change goes there.")
+    new_email: str = Field(description="The address from now on; mail 3 goes there.")
     by_officer: bool = Field(default=False, description="True when an officer changed it on the organisation's request.")
 
 
@@ -364,50 +456,56 @@ class PasswordChanged(Event):
     """Mail 4 (パスワード変更)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "password_changed")
-    auth_id: str
-    organisation: Organisation | None = None
-    email: str
+    auth_id: str = Field(description="The account whose password changed.")
+    organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
+    email: str = Field(description="The registered address; mail 4 goes there.")
     by_officer: bool = Field(description="True when an officer set it.")
-    password_expires_at: AwareDatetime
+    password_expires_at: AwareDatetime = Field(description="When the new password stops working (UTC).")
 
 
 class PasswordExpiryWarned(Event):
     """Mail 5 (パスワード有効期限切れ間近)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "password_expiry_warned")
-    auth_id: str
-    organisation: Organisation | None = None
-    email: str
-    password_expires_at: AwareDatetime
-    days_before: int
+    auth_id: str = Field(description="The account warned.")
+    organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
+    email: str = Field(description="The registered address; mail 5 goes there.")
+    password_expires_at: AwareDatetime = Field(description="When the password stops working (UTC).")
+    days_before: int = Field(description="Which warning this is: days before the password's last valid day (30 or 7 by default).")
 
 
 class OrganisationDetailsChanged(Event):
     """An officer changed the organisation's registered details on its request (no mail)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "organisation_details_changed")
-    auth_id: str
+    auth_id: str = Field(description="The organisation's account.")
     organisation: Organisation = Field(description="The registered details from now on.")
     previous_name: str = Field(title="変更前の機関名", description="The name registered before.")
 
 
 class AccountLocked(Event):
+    """Too many failed logins in a row locked the account until `locked_until` (no mail)."""
+
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_locked")
-    auth_id: str
-    locked_until: AwareDatetime
+    auth_id: str = Field(description="The locked account.")
+    locked_until: AwareDatetime = Field(description="Logins are refused until this time (UTC).")
 
 
 class AccountDeregistered(Event):
+    """An officer deregistered (抹消) the account; its sessions ended (no mail)."""
+
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_deregistered")
-    auth_id: str
-    organisation: Organisation | None = None
+    auth_id: str = Field(description="The deregistered account.")
+    organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
 
 
 class AccountExpired(Event):
+    """The account was unused for a year and expired (no mail)."""
+
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_expired")
-    auth_id: str
-    organisation: Organisation | None = None
-    last_used_at: datetime
+    auth_id: str = Field(description="The expired account.")
+    organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
+    last_used_at: datetime = Field(description="The account's last successful login (UTC).")
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (
