@@ -11,15 +11,15 @@ from services.runtime.settings import reject_placeholder
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENS_CONSOLE_", extra="ignore", frozen=True)
 
-    host: str = Field(default="127.0.0.1", description="Address the console listens on.")
+    host: str = Field(default="127.0.0.1", description="Address the console listens on; 127.0.0.1 is this machine only.")
     port: int = Field(
         default=8080, ge=0, le=65535, description="Port of the console (http://127.0.0.1:8080 by default); 0 picks a free one."
     )
     secure_cookie: bool = Field(
         default=True,
         description=(
-            "Mark the session cookie Secure (sent over HTTPS only). Turn off only for plain http://127.0.0.1 "
-            "development; behind a TLS-terminating proxy keep it on."
+            "Mark the cookies Secure (sent over HTTPS only). Browsers keep Secure cookies for http://127.0.0.1 and "
+            "localhost, so `ens up` works with it on; turn it off only for plain http on another name."
         ),
     )
     csrf_secret: SecretStr | None = Field(
