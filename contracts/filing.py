@@ -86,6 +86,24 @@ FILING_KINDS: dict[FilingKind, FilingKindSpec] = {
 }
 
 
+KINDS_BY_ORGANISATION = "; ".join(
+    f"{org.value}: {', '.join(k.value for k, spec in FILING_KINDS.items() if spec.organisation_kind is org)}"
+    for org in OrganisationKind
+)
+"""Which organisation kind files which filing kinds, for the kind field's description."""
+
+KIND_RULE = (
+    "Kind of filing; it must be one the caller's organisation kind files, else `validation` "
+    f"({KINDS_BY_ORGANISATION}). `ens filing kinds` lists them with their Japanese names."
+)
+
+# The person rules the filing service enforces with its own Japanese messages
+# (services/filing/domain/persons.py), stated for the JSON Schema only (json_schema_extra is
+# never validated by pydantic), so a refusal still names every offending field at once.
+RESIDENCE_CARD_PATTERN = "^[A-Z]{2}[0-9]{8}[A-Z]{2}$"
+NAME_LATIN_PATTERN = "^[A-Za-z][A-Za-z ,.'-]*$"
+
+
 class FilingStatus(StrEnum):
     PENDING = "pending"
     COMPLETED = "completed"
@@ -117,56 +135,97 @@ class Sex(StrEnum):
 class Person(Message):
     """One foreign national named in a filing. Personal data: stored encrypted, never in events."""
 
-    nationality: str = Field(title="国籍・地域", description="Code from the nationality/region list.")
-    name_latin: str = Field(
-        title="氏名（英字）", description="Name in Latin letters, in the order printed on the residence card."
+    nationality: str = Field(
+        title="国籍・地域",
+        description=(
+            "Code from the nationality/region list (国籍・地域): ISO 3166-1 alpha-3, XKX for Kosovo, XXA for stateless "
+            "(services/filing/data/nationalities.csv); the JSON Schema lists every code."
+        ),
     )
-    sex: Sex = Field(title="性別")
-    date_of_birth: date = Field(title="生年月日")
-    residence_card_number: str = Field(title="在留カード番号", description="2 letters, 8 digits, 2 letters.")
-    event_date: date | None = Field(default=None, title="事由発生日", description="Date of the event, for kinds that need it.")
-    remarks: str | None = Field(default=None, title="備考", max_length=1000)
+    name_latin: str = Field(
+        json_schema_extra={"maxLength": 100, "pattern": NAME_LATIN_PATTERN},
+        title="氏名（英字）",
+        description="Name in Latin letters, in the order printed on the residence card: up to 100 characters, a letter first, then letters, spaces and , . ' -.",
+    )
+    sex: Sex = Field(description="Sex as on the residence card.", title="性別")
+    date_of_birth: date = Field(
+        description="Date of birth (YYYY-MM-DD): 1900-01-01 or later, not in the future (JST).", title="生年月日"
+    )
+    residence_card_number: str = Field(
+        json_schema_extra={"pattern": RESIDENCE_CARD_PATTERN},
+        title="在留カード番号",
+        description="Residence card number: 2 upper-case letters, 8 digits, 2 upper-case letters (AB12345678CD); unique within a filing.",
+    )
+    event_date: date | None = Field(
+        default=None,
+        title="事由発生日",
+        description=(
+            "Date of the event (YYYY-MM-DD): required for every kind but the periodic reports, not in the future (JST), "
+            "not before the date of birth."
+        ),
+    )
+    remarks: str | None = Field(
+        description="Free text, up to 1,000 characters; line breaks allowed.", default=None, title="備考", max_length=1000
+    )
 
 
 class FilingSummary(Message):
-    reception_number: str = Field(title="受付番号")
-    kind: FilingKind
-    kind_label: str
-    status: FilingStatus
-    status_label: str
+    """A filing as its filer and officers see it, without its persons."""
+
+    reception_number: str = Field(
+        description="Reception number (受付番号), unique, given when the filing was accepted.", title="受付番号"
+    )
+    kind: FilingKind = Field(description="Kind of filing.")
+    kind_label: str = Field(description="Japanese name of the kind.")
+    status: FilingStatus = Field(description="pending (処理待ち), completed (完了), withdrawn (取下げ) or returned (返却中).")
+    status_label: str = Field(description="Japanese name of the status.")
     version: int = Field(description="Increases with every change; send it back as based_on_version.")
-    person_count: int
-    organisation_id: str
-    submitted_at: AwareDatetime
-    updated_at: AwareDatetime
-    finalised_at: AwareDatetime | None = None
-    return_reasons: list[str] = Field(default_factory=list)
+    person_count: int = Field(description="How many persons the filing names.")
+    organisation_id: str = Field(description="The filer's organisation.")
+    submitted_at: AwareDatetime = Field(description="When it was first accepted (UTC).")
+    updated_at: AwareDatetime = Field(description="When it last changed (UTC).")
+    finalised_at: AwareDatetime | None = Field(
+        default=None, description="When it was completed or withdrawn (UTC); the retention period counts from then."
+    )
+    return_reasons: list[str] = Field(description="An officer's reasons, while returned for a fix.", default_factory=list)
 
 
 class FilingAccepted(Reply):
-    filing: FilingSummary
+    """The filing after the command: its reception number, status and new version."""
+
+    filing: FilingSummary = Field(description="The filing as stored now.")
 
 
 class FilingDetail(Reply):
-    filing: FilingSummary
-    persons: list[Person]
+    """A filing with its persons (decrypted for the caller)."""
+
+    filing: FilingSummary = Field(description="The filing.")
+    persons: list[Person] = Field(description="Its persons, in the order filed.")
 
 
 class FilingPage(Reply):
-    items: list[FilingSummary]
-    total: int
-    page: int
-    page_size: int
+    """One page of filings, newest first."""
+
+    items: list[FilingSummary] = Field(description="The filings of this page, newest first.")
+    total: int = Field(description="How many filings match, over all pages.")
+    page: int = Field(description="This page's number (1 = first).")
+    page_size: int = Field(description="Filings per page.")
 
 
 # ---- commands -------------------------------------------------------------------------
 
 
 class SubmitFiling(SessionCommand[FilingAccepted]):
+    """File a notification or report (届出・報告) for 1 to 300 persons (mail 6). The kind must be one the caller's organisation kind files."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit")
     MAX_BODY_BYTES: ClassVar[int] = MAX_PERSONS_BODY_BYTES
-    kind: FilingKind = Field(title="届出・報告の種類")
-    persons: list[Person] = Field(title="対象者", description=f"1 to {MAX_PERSONS} persons.")
+    kind: FilingKind = Field(title="届出・報告の種類", description=KIND_RULE)
+    persons: list[Person] = Field(
+        json_schema_extra={"minItems": 1, "maxItems": MAX_PERSONS},
+        title="対象者",
+        description=f"1 to {MAX_PERSONS} persons; no residence card number twice.",
+    )
 
 
 class SubmitBulkFiling(SessionCommand[FilingAccepted]):
@@ -174,9 +233,20 @@ class SubmitBulkFiling(SessionCommand[FilingAccepted]):
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit_bulk")
     MAX_BODY_BYTES: ClassVar[int] = MAX_BULK_BODY_BYTES
-    kind: FilingKind = Field(title="届出・報告の種類")
-    filename: str = Field(default="upload.csv", title="ファイル名")
-    csv_base64: str = Field(title="CSVファイル", description="The file's bytes, base64.")
+    kind: FilingKind = Field(
+        title="届出・報告の種類", description=KIND_RULE + " Every row of the CSV is checked as a person of SubmitFiling."
+    )
+    filename: str = Field(
+        description="The uploaded file's name, for the audit trail and messages.", default="upload.csv", title="ファイル名"
+    )
+    csv_base64: str = Field(
+        title="CSVファイル",
+        description=(
+            "The file's bytes, base64: the bulk template's header row, then one row per person "
+            "(1 to 300); at most ENS_FILING_MAX_UPLOAD_BYTES (2 MiB by default) before encoding, else `too_large`. "
+            "docs/BULK-TEMPLATE.md."
+        ),
+    )
 
 
 class ChangeFiling(SessionCommand[FilingAccepted]):
@@ -184,55 +254,73 @@ class ChangeFiling(SessionCommand[FilingAccepted]):
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change")
     MAX_BODY_BYTES: ClassVar[int] = MAX_PERSONS_BODY_BYTES
-    reception_number: str = Field(title="受付番号")
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
     based_on_version: int = Field(description="Version the change was made from; stale versions are refused.")
-    persons: list[Person] = Field(title="対象者")
+    persons: list[Person] = Field(
+        description="The persons from now on, all of them: 1 to 300, no residence card number twice; the same rules as SubmitFiling.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_PERSONS},
+        title="対象者",
+    )
 
 
 class WithdrawFiling(SessionCommand[FilingAccepted]):
+    """Withdraw (取下げ) a pending or returned filing of one's own organisation (mail 8)."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw")
-    reception_number: str = Field(title="受付番号")
-    based_on_version: int
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
+    based_on_version: int = Field(
+        description="Version the command was made from (FilingSummary.version); a filing changed since is refused `stale`."
+    )
 
 
 class CompleteFiling(SessionCommand[FilingAccepted]):
     """Officer only."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "complete")
-    reception_number: str = Field(title="受付番号")
-    based_on_version: int
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
+    based_on_version: int = Field(
+        description="Version the command was made from (FilingSummary.version); a filing changed since is refused `stale`."
+    )
 
 
 class ReturnFiling(SessionCommand[FilingAccepted]):
     """Officer only; Japanese-language school reports only. Reasons go to the filer (mail 9)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "return_for_fix")
-    reception_number: str = Field(title="受付番号")
-    based_on_version: int
-    reasons: list[str] = Field(title="返却理由", description="At least one reason.")
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
+    based_on_version: int = Field(
+        description="Version the command was made from (FilingSummary.version); a filing changed since is refused `stale`."
+    )
+    reasons: list[str] = Field(
+        json_schema_extra={"minItems": 1},
+        title="返却理由",
+        description="At least one reason that is not blank; each shown to the filer in mail 9.",
+    )
 
 
 class ListFilings(SessionCommand[FilingPage]):
     """The caller's organisation's filings, newest first. Officers may name any organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list")
-    status: FilingStatus | None = None
-    kind: FilingKind | None = None
+    status: FilingStatus | None = Field(default=None, description="Only filings in this status.")
+    kind: FilingKind | None = Field(default=None, description="Only filings of this kind.")
     organisation_id: str | None = Field(default=None, description="Officers only.")
-    page: int = Field(default=1, ge=1)
-    page_size: int = Field(default=50, ge=1, le=200)
+    page: int = Field(description="Page number, 1 = newest.", default=1, ge=1)
+    page_size: int = Field(description="Filings per page, 1-200.", default=50, ge=1, le=200)
 
 
 class GetFiling(SessionCommand[FilingDetail]):
+    """One filing with its persons: the filer's organisation's own, or any for an officer."""
+
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get")
-    reception_number: str = Field(title="受付番号")
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
 
 
 class PurgeExpiredFilings(Command[JobResult]):
     """Scheduler: delete filings final for longer than the retention period as of the time."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "purge_expired")
-    as_of: AwareDatetime
+    as_of: AwareDatetime = Field(description="Purge as of this time (UTC); not in the future unless `force`.")
     force: bool = Field(
         default=False,
         description="Accept an as_of in the future (operators only): otherwise refused, as it would purge filings before their time.",
@@ -243,7 +331,7 @@ class ReencryptFilings(Command[JobResult]):
     """Operator: re-encrypt stored personal data under the current key (key rotation)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "reencrypt")
-    as_of: AwareDatetime
+    as_of: AwareDatetime = Field(description="When the run counts as made (UTC), for the audit trail.")
 
 
 # ---- events ---------------------------------------------------------------------------
@@ -252,32 +340,32 @@ class ReencryptFilings(Command[JobResult]):
 class FilingFacts(Message):
     """What every filing event says: enough for a mail, no personal data."""
 
-    reception_number: str
-    kind: FilingKind
-    kind_label: str
-    person_count: int
-    version: int
-    organisation: Organisation
-    filer_auth_id: str
+    reception_number: str = Field(description="Reception number (受付番号) of the filing.")
+    kind: FilingKind = Field(description="Kind of filing.")
+    kind_label: str = Field(description="Japanese name of the kind, as the mail prints it.")
+    person_count: int = Field(description="How many persons the filing names (never who).")
+    version: int = Field(description="The filing's version after the change.")
+    organisation: Organisation = Field(description="The filer's organisation as registered when the event was recorded.")
+    filer_auth_id: str = Field(description="Auth ID of the organisation's account that filed.")
     filer_email: str = Field(
         description="The organisation's registered address when the event was recorded (asked of auth then); mails 6-9 go there."
     )
-    submitted_at: AwareDatetime
+    submitted_at: AwareDatetime = Field(description="When the filing was first accepted (UTC).")
 
 
 class FilingSubmitted(Event):
     """Mail 6 (届出・報告の申込)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "submitted")
-    filing: FilingFacts
-    bulk: bool = False
+    filing: FilingFacts = Field(description="The filing's facts.")
+    bulk: bool = Field(default=False, description="True when it came as a bulk CSV upload.")
 
 
 class FilingChanged(Event):
     """Mail 7 (届出・報告の変更): a change, or the fix of a returned report."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "changed")
-    filing: FilingFacts
+    filing: FilingFacts = Field(description="The filing's facts after the change.")
     was_fix: bool = Field(description="True when a returned report was fixed and is pending again.")
 
 
@@ -285,20 +373,20 @@ class FilingWithdrawn(Event):
     """Mail 8 (届出・報告の取下げ)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "withdrawn")
-    filing: FilingFacts
+    filing: FilingFacts = Field(description="The filing's facts.")
 
 
 class FilingReturned(Event):
     """Mail 9 (報告の修正依頼)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "returned")
-    filing: FilingFacts
-    reasons: list[str]
+    filing: FilingFacts = Field(description="The filing's facts.")
+    reasons: list[str] = Field(description="The officer's reasons for the return, shown to the filer in mail 9.")
 
 
 class FilingCompleted(Event):
     SUBJECT: ClassVar[str] = s.event(SERVICE, "completed")
-    filing: FilingFacts
+    filing: FilingFacts = Field(description="The filing's facts.")
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (
