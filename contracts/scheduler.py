@@ -22,13 +22,15 @@ class JobName(StrEnum):
 
 
 class JobRun(Reply):
-    job: JobName
-    as_of: AwareDatetime
+    """One job's run for one business day: whether it ran now, what it did, how it ended."""
+
+    job: JobName = Field(description="The job.")
+    as_of: AwareDatetime = Field(description="The time the run was made as of (UTC).")
     business_day: date = Field(description="The JST day the run counts for; one run per job and day.")
     ran: bool = Field(description="False when this job had already run for that day (nothing was done twice).")
-    processed: int = 0
-    changed: int = 0
-    error: str | None = None
+    processed: int = Field(default=0, description="How many targets were examined.")
+    changed: int = Field(default=0, description="How many were changed or notified.")
+    error: str | None = Field(default=None, description="Why the run failed, when it did.")
     status: str | None = Field(
         default=None,
         description="done, failed (retried by the next tick or RunJob) or running (claimed by a replica now).",
@@ -42,8 +44,8 @@ class RunJob(Command[JobRun]):
     """Run a job as of a time (catch-up, operators, tests). Idempotent per (job, business day)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "run_job")
-    job: JobName
-    as_of: AwareDatetime
+    job: JobName = Field(description="The job to run.")
+    as_of: AwareDatetime = Field(description="Run as of this time (UTC); its JST day is the business day the run counts for.")
     force: bool = Field(
         default=False,
         description="Run again even if the day already ran, and accept an as_of in the future (otherwise refused: it would do that day's work now).",
@@ -51,17 +53,25 @@ class RunJob(Command[JobRun]):
 
 
 class JobInfo(Message):
-    job: JobName
+    """A time-driven job: its schedule, its next run and its last run."""
+
+    job: JobName = Field(description="The job.")
     schedule: str = Field(description="Cron expression, Asia/Tokyo.")
-    next_run_at: AwareDatetime | None = None
-    last_run: JobRun | None = None
+    next_run_at: AwareDatetime | None = Field(
+        default=None, description="When its trigger fires next (UTC); absent when triggers are off."
+    )
+    last_run: JobRun | None = Field(default=None, description="Its latest run; absent if it never ran.")
 
 
 class JobList(Reply):
-    jobs: list[JobInfo]
+    """Every time-driven job."""
+
+    jobs: list[JobInfo] = Field(description="Every job, in a fixed order.")
 
 
 class ListJobs(Command[JobList]):
+    """Which time-driven jobs exist, when each runs next and how its last run ended (`ens jobs list`)."""
+
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "list_jobs")
 
 
