@@ -14,7 +14,10 @@ import pytest
 from contracts import auth as a
 from contracts.client import CommandRefused
 from contracts.notifier import MailType
+from services.console.app import build
+from services.console.settings import ConsoleSettings
 from services.runtime.clock import JST
+from services.runtime.settings import RuntimeSettings
 from tests.support.console import OFFICER, OFFICER_PASSWORD, ORG_ID, ORG_PASSWORD, World, world
 
 
@@ -213,3 +216,20 @@ async def test_a_post_of_unknown_or_large_length_is_refused_before_it_is_read(w,
 
     unknown = await browser.post("/login", content=chunks(), headers={"content-type": "application/x-www-form-urlencoded"})
     assert unknown.status_code == 411
+
+
+class EventGone:
+    async def find(self, record):
+        return None
+
+
+async def test_a_mail_whose_event_left_the_stream_shows_its_log_and_says_why_there_is_no_body(w, nats_url):
+    console = build(RuntimeSettings(nats_url=nats_url), ConsoleSettings(port=0, secure_cookie=False, events_identity=""), w.clock)
+    await console.connect(suite=w.client, events=EventGone())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://127.0.0.1:8080") as http:
+        await sign_in(http)
+        detail = await http.get(f"/mail/{w.filing_mail.mail_id}")
+        frame = await http.get(f"/mail/{w.filing_mail.mail_id}/html")
+    assert detail.status_code == 200 and w.filing_mail.recipient in detail.text
+    assert "保存期間を過ぎたため、本文を再現できません" in detail.text and 'id="mail-text"' not in detail.text
+    assert frame.status_code == 404
