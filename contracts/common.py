@@ -143,12 +143,34 @@ class ServiceStatusRequest(Message):
     """Ask a service whether it is up. Empty on purpose."""
 
 
+class ReadinessCheck(Message):
+    """One thing a replica needs to do its work, and whether it has it."""
+
+    name: str = Field(
+        description="What was checked, e.g. `nats`, `stream:ENS_EVENTS`, `consumer:notifier`, `fetch:notifier-events`."
+    )
+    ok: bool
+    detail: str = Field(default="", description="Why not, when not.")
+
+
 class ServiceStatus(Reply):
     service: str = Field(description="auth, filing, notifier or scheduler.")
     instance: str = Field(description="Id of the answering replica.")
     version: str = Field(description="Package version of the replica.")
     started_at: datetime = Field(description="When the replica started (UTC).")
     owns: list[str] = Field(description="Streams and buckets this service declares and owns.")
+    ready: bool | None = Field(
+        default=None,
+        description=(
+            "Whether the answering replica can do its work: connected on every connection, its streams, buckets and "
+            "consumers present, its subscriptions and fetch loops live (the same checks as its /readyz). "
+            "Absent from replicas older than this field."
+        ),
+    )
+    checks: list[ReadinessCheck] | None = Field(default=None, description="The readiness checks one by one.")
+    metrics_port: int | None = Field(
+        default=None, description="Port of the replica's /metrics, /healthz and /readyz endpoint, when it serves one."
+    )
 
 
 class AuditRecord(Message):

@@ -101,6 +101,13 @@ class DeliveryRecord(Message):
     message_id: str | None = Field(default=None, description="Message-ID header of the mail.")
     auth_id: str | None = None
     reception_number: str | None = None
+    trace_id: str | None = Field(
+        default=None,
+        description=(
+            "W3C/OpenTelemetry trace id of the command that caused the event this mail answers (32 hex digits), "
+            "as in the services' log lines and the messages' `traceparent` header."
+        ),
+    )
 
 
 class DeliveryLog(Reply):

@@ -20,6 +20,7 @@ from services.notifier.domain.rendering import Renderer, UnsendableAddress
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.routing import MailRequest, mails_for
 from services.notifier.ports import Ledger, LedgerUnavailable, Mailer, PermanentFailure, TemporaryFailure
+from services.runtime import metrics, tracing
 from services.runtime.clock import Clock
 
 log = logging.getLogger("ens.notifier")
@@ -84,7 +85,7 @@ class Deliverer:
         return await self._attempt(mail, claim)
 
     async def _attempt(self, mail: MailRequest, claim: Claim) -> float | None:
-        before = claim.record
+        before = claim.record.model_copy(update={"trace_id": tracing.current() or claim.record.trace_id})  # issue 18
         try:
             rendered = self._renderer.render(mail, composed_at=before.queued_at)
         except UnsendableAddress as exc:
@@ -93,6 +94,7 @@ class Deliverer:
             )
             log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
             await self._ledger.record(mail, claim, failed)
+            metrics.mail_settled(mail.mail_type.value, failed.status.value)
             return None
         attempts = before.attempts + 1
         base = {
@@ -104,7 +106,8 @@ class Deliverer:
         }
         delay: float | None = None
         try:
-            answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
+            with metrics.smtp_attempt(temporary=TemporaryFailure):
+                answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
         except TemporaryFailure as failure:
             now = self._clock.now()
             if self._policy.gives_up(before.queued_at, now):
@@ -143,6 +146,7 @@ class Deliverer:
             # Our lease ran out and another worker took the mail over; its result stands.
             log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)
             return None
+        metrics.mail_settled(mail.mail_type.value, record.status.value)
         return delay
 
     async def _record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:

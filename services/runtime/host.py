@@ -4,6 +4,10 @@
 own composition root (`services/<name>/app.py: build(...)`) and handed over as a `Service`:
 its FastStream router, the streams and buckets it owns, and start/stop for its background work.
 Nothing connects before `Host.start()`.
+
+What operators see of a process is here too: each service answers the NATS service API
+(services/runtime/micro.py) and its status subject with its readiness, and the process serves
+/metrics, /healthz and /readyz on ENS_METRICS_PORT (services/runtime/health.py).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from faststream.nats.security import NatsNKey
 from faststream.specification import AsyncAPI
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
+from nats.micro.service import Service as MicroService
 
 from contracts import subjects
 from contracts.client import CommandRefused, EnsClient
-from contracts.common import Event, ServiceStatus, ServiceStatusRequest
+from contracts.common import Event, ReadinessCheck, ServiceStatus, ServiceStatusRequest
+from services.runtime import health, metrics, micro, tracing
 from services.runtime import nats as ens_nats
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.errors import build_error_middleware
@@ -89,8 +95,11 @@ class Host:
     brokers: dict[str, NatsBroker] = field(init=False)
     contexts: dict[str, ServiceContext] = field(init=False, default_factory=dict)
     started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
+    micros: dict[str, MicroService] = field(init=False, default_factory=dict)
+    probe: health.ProbeServer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        metrics.set_enabled(self.settings.metrics)
         self.brokers = {s.name: build_broker([s], self.settings, self, self.clock, identity=s.identity) for s in self.services}
 
     async def start(self) -> None:
@@ -114,11 +123,28 @@ class Host:
             for broker in self.brokers.values():
                 await broker.start()
             await self._await_own_subscriptions()
+            for service in self.services:
+                self.micros[service.name] = await micro.start(
+                    self.contexts[service.name].nc,
+                    service.name,
+                    package_version(),
+                    f"ENS {service.name} service: commands on {subjects.ROOT}.{service.name}.>",
+                    self.instance,
+                    _endpoints(service),
+                )
+            if self.settings.metrics_port:
+                self.probe = health.ProbeServer(
+                    self.settings.metrics_host,
+                    self.settings.metrics_port,
+                    {"/metrics": self._metrics_route, "/healthz": self._healthz_route, "/readyz": self._readyz_route},
+                )
+                await self.probe.start()
         except BaseException:
             for service in reversed(started):
                 await service.stop()
             await self._close()
             raise
+        metrics.BUILD.info({"version": package_version()})
         log.info("started %s as %s", ", ".join(s.name for s in self.services), self.instance)
 
     async def _await_own_subscriptions(self, within: float = 15.0) -> None:
@@ -136,6 +162,15 @@ class Host:
                         raise TimeoutError(f"{service.name} did not answer its status subject") from None
 
     async def stop(self) -> None:
+        if self.probe is not None:
+            await self.probe.stop()
+            self.probe = None
+        for name, micro_service in list(self.micros.items()):
+            try:
+                await asyncio.wait_for(micro_service.stop(), 2)
+            except Exception as exc:  # noqa: BLE001 - a lost connection: its subscriptions are gone with it
+                log.debug("stopping %s's service API failed: %s", name, exc)
+        self.micros = {}
         for broker in self.brokers.values():
             await broker.stop()
         for service in reversed(self.services):
@@ -153,14 +188,105 @@ class Host:
                 await ctx.nc.close()
         self.contexts = {}
 
-    def status(self, service: Service) -> ServiceStatus:
+    async def status(self, service: Service) -> ServiceStatus:
+        checks = await self.readiness(service)
         return ServiceStatus(
             service=service.name,
             instance=self.instance,
             version=package_version(),
             started_at=self.started_at,
             owns=service.owns(),
+            ready=all(c.ok for c in checks),
+            checks=[ReadinessCheck(name=c.name, ok=c.ok, detail=c.detail) for c in checks],
+            metrics_port=self.probe.port if self.probe else None,
         )
+
+    # ---- readiness and metrics ----------------------------------------------------------------
+
+    async def readiness(self, service: Service, timeout: float = 2.0) -> list[health.Check]:
+        """Connected on both connections, command subscriptions active, every stream, bucket and
+        consumer present, fetch loops fetching. Also refreshes the consumer-lag gauges."""
+        ctx = self.contexts.get(service.name)
+        if ctx is None:
+            return [health.Check("started", False, "not started")]
+        broker = self.brokers[service.name]
+        checks = [
+            health.Check("nats", ctx.nc.is_connected, "" if ctx.nc.is_connected else f"state {ctx.nc._status}"),
+            _broker_check(broker),
+        ]
+        if not ctx.nc.is_connected:
+            metrics.READY.labels(service.name).set(0)
+            return checks
+        loops = health.loops_of(ctx.nc)
+        stores = [subjects.EVENTS_STREAM, subjects.AUDIT_STREAM] + [
+            f"KV_{item.removeprefix('kv:')}" for item in service.owns() if item.startswith("kv:")
+        ]
+        remote = [self._stream_check(ctx.js, name, timeout) for name in stores]
+        remote += [self._consumer_check(ctx.js, loop, timeout) for loop in loops]
+        checks += await asyncio.gather(*remote)
+        checks += [loop.check() for loop in loops]
+        metrics.READY.labels(service.name).set(1 if all(c.ok for c in checks) else 0)
+        return checks
+
+    @staticmethod
+    async def _stream_check(js: JetStreamContext, stream: str, timeout: float) -> health.Check:
+        try:
+            await asyncio.wait_for(js.stream_info(stream), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer: not ready
+            return health.Check(f"stream:{stream}", False, f"{exc.__class__.__name__}: {exc}"[:200])
+        return health.Check(f"stream:{stream}", True)
+
+    @staticmethod
+    async def _consumer_check(js: JetStreamContext, loop: health.FetchLoop, timeout: float) -> health.Check:
+        name = f"consumer:{loop.stream}/{loop.consumer}"
+        try:
+            info = await asyncio.wait_for(js.consumer_info(loop.stream, loop.consumer), timeout)
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer: not ready
+            return health.Check(name, False, f"{exc.__class__.__name__}: {exc}"[:200])
+        pending, ack_pending = info.num_pending or 0, info.num_ack_pending or 0
+        if loop.kind == "outbox":
+            metrics.OUTBOX_LAG.labels(loop.stream.removeprefix("KV_")).set(pending + ack_pending)
+        else:
+            metrics.CONSUMER_PENDING.labels(loop.consumer).set(pending)
+            metrics.CONSUMER_ACK_PENDING.labels(loop.consumer).set(ack_pending)
+        return health.Check(name, True)
+
+    async def _readyz_route(self) -> tuple[int, str, bytes]:
+        lines, ready = [], True
+        for service, checks in zip(self.services, await asyncio.gather(*(self.readiness(s) for s in self.services)), strict=True):
+            for c in checks:
+                ready = ready and c.ok
+                lines.append(f"{service.name} {c.name} {'ok' if c.ok else 'FAIL ' + c.detail}")
+        body = ("ready\n" if ready else "not ready\n") + "\n".join(lines) + "\n"
+        return (200 if ready else 503), "text/plain; charset=utf-8", body.encode()
+
+    async def _healthz_route(self) -> tuple[int, str, bytes]:
+        return 200, "text/plain; charset=utf-8", b"ok\n"
+
+    async def _metrics_route(self) -> tuple[int, str, bytes]:
+        # Gauges of what lives in NATS (consumer lag, readiness) are read now, for this scrape.
+        await asyncio.gather(*(self.readiness(s) for s in self.services))
+        return 200, metrics.CONTENT_TYPE_LATEST, metrics.exposition()
+
+
+def _endpoints(service: Service) -> micro.Endpoints:
+    """The commands the service's pipeline serves, and its status subject."""
+    pipeline = getattr(service, "pipeline", None)
+    found = getattr(pipeline, "endpoints", None)
+    endpoints = found if isinstance(found, micro.Endpoints) else micro.Endpoints(service.name)
+    endpoints.add("ServiceStatusRequest", subjects.status(service.name))
+    return endpoints
+
+
+def _broker_check(broker: NatsBroker) -> health.Check:
+    """The broker holding the command subscriptions: connected, and every subscriber running."""
+    connection = broker._connection
+    if connection is None or not connection.is_connected:
+        return health.Check("commands", False, "command connection not connected")
+    idle = [str(getattr(sub, "subject", "?")) for sub in broker.subscribers if not sub.running]
+    if idle:
+        return health.Check("commands", False, f"not subscribed: {', '.join(idle[:3])}")
+    return health.Check("commands", True)
 
 
 def build_broker(
@@ -182,7 +308,7 @@ def build_broker(
     broker = NatsBroker(
         settings.nats_servers,
         **security,
-        middlewares=[build_error_middleware("ens", clock or SystemClock())],
+        middlewares=[tracing.TraceMiddleware, build_error_middleware("ens", clock or SystemClock())],
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,  # type: ignore[arg-type]  # FastStream annotates int; nats-py takes seconds as float
         connect_timeout=2,
@@ -206,7 +332,7 @@ def _status_router(service: Service, host: Host | None) -> NatsRouter:
     )
     async def status(_: ServiceStatusRequest) -> ServiceStatus:
         assert host is not None  # a broker built for the specification alone never consumes
-        return host.status(service)
+        return await host.status(service)
 
     # Events go out through the outbox relay with plain JetStream publishes; declaring them here
     # puts every event subject and schema into the AsyncAPI document.

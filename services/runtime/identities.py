@@ -93,6 +93,12 @@ def _bucket(bucket: str) -> list[str]:
     ]
 
 
+def service_api(identity: str) -> list[str]:
+    """The NATS service API subjects (`$SRV.PING|INFO|STATS`, for all, for its kind, for one
+    replica) a service answers, as `ens-<service>` (services/runtime/micro.py)."""
+    return ["$SRV.PING", "$SRV.INFO", "$SRV.STATS", f"$SRV.*.ens-{identity}", f"$SRV.*.ens-{identity}.>"]
+
+
 def public_commands() -> list[str]:
     """Every service's commands that are not `.system.`, and the status subjects."""
     return [f"{subjects.ROOT}.{service}.*" for service in SERVICES]
@@ -114,7 +120,7 @@ def grant(identity: str) -> Grant:
             publish += _stream_consume(subjects.EVENTS_STREAM)
         return Grant(
             publish=tuple(publish),
-            subscribe=(f"{subjects.ROOT}.{identity}.> {subjects.queue_group(identity)}", inbox),
+            subscribe=(f"{subjects.ROOT}.{identity}.> {subjects.queue_group(identity)}", *service_api(identity), inbox),
             allow_responses=True,
         )
     if identity == "client":
@@ -123,7 +129,9 @@ def grant(identity: str) -> Grant:
         return Grant(publish=tuple(_stream_consume(subjects.EVENTS_STREAM)), subscribe=(inbox,))
     if identity == "operator":
         system = [f"{subjects.ROOT}.{service}.system.>" for service in SERVICES]
-        return Grant(publish=(*public_commands(), *system), subscribe=(inbox,))
+        # `$SRV.>`: discovery (`nats micro ls/info/stats`), which shows endpoints and their counts:
+        # the operator's, not an organisation's program's.
+        return Grant(publish=(*public_commands(), *system, "$SRV.>"), subscribe=(inbox,))
     if identity == "admin":
         # Break-glass for an operator at the NATS level (stream inspection, repairs, tests that
         # read raw stores); no service or client program uses it.

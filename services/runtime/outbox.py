@@ -17,6 +17,9 @@ far behind that the bucket's history limit dropped an intermediate revision, its
 ride along on a later one. A relay skips the ids it has published itself; any other copy (after
 a restart, or from another replica) is republished and dropped by the stream. Recent means
 younger than half the duplicate window, so a republish is always within the window that drops it.
+
+Each recorded event keeps the trace id of the command that caused it (services/runtime/tracing.py),
+and the relay publishes it in the event's `traceparent` header, so the mails it leads to share it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
 
 from contracts.common import Event, EventMeta
+from services.runtime import health, metrics, tracing
 from services.runtime.clock import Clock
 from services.runtime.keys import decode_key, encode_key
 from services.runtime.nats import kv_current
@@ -186,7 +190,11 @@ class OutboxStore(KvStore):
     def _record(self, key: str, version: int, index: int, d: EventDraft, now: datetime) -> dict[str, Any]:
         eid = event_id(self._source, self._bucket, key, version, index)
         event = d.event.model_copy(update={"meta": EventMeta(event_id=eid, occurred_at=now, source=self._source)})
-        return {"id": eid, "subject": d.kind.SUBJECT, "at": now.isoformat(), "data": event.model_dump(mode="json")}
+        recorded = {"id": eid, "subject": d.kind.SUBJECT, "at": now.isoformat(), "data": event.model_dump(mode="json")}
+        trace_id = tracing.current()
+        if trace_id is not None:
+            recorded["trace"] = trace_id
+        return recorded
 
     def _is_recent(self, recorded: dict[str, Any], now: datetime) -> bool:
         return now - datetime.fromisoformat(recorded["at"]) < self._keep_for
@@ -220,6 +228,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._sub: Any = None
         self._stopping = False
+        self._health: health.FetchLoop | None = None
         # Ids this relay already published: an entry carries its recent events on every later
         # revision, and republishing them only to have the stream drop them costs a round trip each.
         self._sent_ids: OrderedDict[str, None] = OrderedDict()
@@ -239,12 +248,17 @@ class OutboxRelay:
                 max_ack_pending=10_000,
             ),
         )
+        self._health = health.watch(
+            self._js, f"outbox-relay-{self._bucket}", stream=f"KV_{self._bucket}", consumer=self._durable, kind="outbox"
+        )
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._bucket}")
 
     async def stop(self) -> None:
         # nats-py turns a cancellation that lands in a fetch on a closed connection into
         # ConnectionClosedError, which the loop would survive; the flag ends it regardless.
         self._stopping = True
+        if self._health is not None:
+            self._health.stop()
         if self._task:
             self._task.cancel()
             try:
@@ -260,17 +274,22 @@ class OutboxRelay:
             self._sub = None
 
     async def _run(self) -> None:
+        beat = self._health
+        assert beat is not None  # set by start()
         while not self._stopping:
             try:
                 msgs = await self._sub.fetch(self._batch, timeout=1.0)
             except (TimeoutError, nats.errors.TimeoutError):
+                beat.ok()
                 continue
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - connection loss etc.: keep going, nothing is acked
+                beat.failed(exc)
                 log.warning("outbox relay %s: fetch failed: %s", self._bucket, exc)
                 await asyncio.sleep(0.5)
                 continue
+            beat.ok()
             try:
                 await self.relay(msgs)
             except asyncio.CancelledError:
@@ -300,14 +319,16 @@ class OutboxRelay:
                     self._js.publish(
                         recorded["subject"],
                         json.dumps(recorded["data"], ensure_ascii=False).encode(),
-                        headers={"Nats-Msg-Id": recorded["id"]},
+                        headers=tracing.headers({"Nats-Msg-Id": recorded["id"]}, recorded.get("trace")),
                         timeout=5,
                     )
                 )
         self._hook("before_publish")
         acks = await asyncio.gather(*publishes)
         self.publish_calls += len(publishes)
-        self.published += sum(1 for a in acks if not a.duplicate)
+        new = sum(1 for a in acks if not a.duplicate)
+        self.published += new
+        metrics.events_published(self._bucket, new)
         for event_id in ids:
             self._sent_ids[event_id] = None
         while len(self._sent_ids) > SENT_IDS_KEPT:

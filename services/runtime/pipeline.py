@@ -8,7 +8,12 @@ runtime mounts it. For each command the pipeline
 2. runs the use case `async def use_case(cmd, ctx) -> reply`,
 3. writes one audit record — actor, target, result (`ok` or the error code), details — on the
    injected clock, for successes and refusals alike,
-4. lets the broker's error middleware turn a raised error into the one error envelope.
+4. counts it, by outcome and duration, for Prometheus (`ens_commands_total`,
+   `ens_command_duration_seconds`) and the NATS service API's STATS,
+5. lets the broker's error middleware turn a raised error into the one error envelope.
+
+Each command runs inside a trace (services/runtime/tracing.py: the broker's middleware takes
+the caller's `traceparent` or starts one), which the events it causes carry on.
 
 A use case never audits, never resolves a session by hand and never formats an error reply.
 Principal resolution is lazy (`await ctx.principal()`, `await ctx.officer()`): the pipeline
@@ -20,6 +25,7 @@ still run.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -29,7 +35,9 @@ from faststream.nats import NatsRouter
 from contracts import subjects
 from contracts.common import Command, ErrorCode, Reply
 from contracts.organisations import Role
+from services.runtime import metrics
 from services.runtime.errors import DomainError, Forbidden, Unauthenticated
+from services.runtime.micro import Endpoints
 
 log = logging.getLogger("ens.pipeline")
 
@@ -112,6 +120,7 @@ class Pipeline(Generic[D, P]):
         self._resolve = resolve
         self._deps: D | None = None
         self._audit: AuditSink | None = None
+        self.endpoints = Endpoints(service)  # the commands it serves, for the NATS service API
 
     def bind(self, deps: D, audit: AuditSink) -> None:
         self._deps = deps
@@ -143,18 +152,29 @@ class Pipeline(Generic[D, P]):
         name = type(cmd).__name__
         ctx: CommandContext[D, P] = CommandContext(deps, resolve, token if isinstance(token, str) else None, name)
         trail = ctx.trail
+        started = time.perf_counter_ns()
         try:
             reply = await use_case(cmd, ctx)
         except DomainError as exc:
             await audit.record(name, actor=trail.actor, target=trail.target, result=exc.code.value, details=trail.details)
+            self._count(name, started, exc.code.value)
             raise
         except Exception:
             await audit.record(
                 name, actor=trail.actor, target=trail.target, result=ErrorCode.INTERNAL.value, details=trail.details
             )
+            self._count(name, started, ErrorCode.INTERNAL.value)
             raise
         await audit.record(name, actor=trail.actor, target=trail.target, result="ok", details=trail.details)
+        self._count(name, started, None)
         return reply
+
+    def _count(self, command: str, started_ns: int, error: str | None) -> None:
+        elapsed = time.perf_counter_ns() - started_ns
+        metrics.command_done(self.service, command, error or "ok", elapsed / 1e9)
+        counts = self.endpoints.counts.get(command)
+        if counts is not None:
+            counts.add(elapsed, error)
 
 
 def mount(router: NatsRouter, pipeline: Pipeline[D, P], table: HandlerTable[D, P], *, concurrency: int) -> None:
@@ -177,6 +197,7 @@ def _subscribe(
     async def handler(cmd: Command[Any]) -> Reply:
         return await pipeline.run(use_case, cmd)
 
+    pipeline.endpoints.add(command.__name__, command.SUBJECT)
     handler.__annotations__ = {"cmd": command, "return": command.REPLY}
     handler.__name__ = handler.__qualname__ = f"{pipeline.service}_{command.__name__}"
     doc = (command.__doc__ or command.__name__).strip().splitlines()[0]

@@ -87,6 +87,30 @@ class RuntimeSettings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas of streams and buckets (3 on a cluster).")
     events_duplicate_window_s: int = Field(default=3600, ge=60, description="JetStream duplicate window of the event stream.")
     events_max_age_days: int = Field(default=30, ge=1, description="How long domain events stay in the stream.")
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description=(
+            "HTTP port serving `/metrics` (Prometheus), `/healthz` and `/readyz` (docs/OPERATIONS.md). Unset: `ens up` "
+            "and `ens run` use 9464; 0: none."
+        ),
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the metrics port listens on; `0.0.0.0` in a container that Prometheus scrapes from outside.",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Count metrics; false leaves the counters still (to measure what they cost), health still answers.",
+    )
+    third_party_log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="WARNING",
+        description=(
+            "Level of the libraries' log lines (FastStream, nats-py, APScheduler, aiosmtpd, ...); raise it to "
+            "INFO or DEBUG to see their chatter."
+        ),
+    )
     audit_max_age_days: int = Field(
         default=1096,
         ge=400,

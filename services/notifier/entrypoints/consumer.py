@@ -24,6 +24,7 @@ from contracts import subjects
 from services.notifier.delivery import Deliverer, RetryLater
 from services.notifier.domain.routing import EVENT_BY_SUBJECT
 from services.notifier.settings import NotifierSettings
+from services.runtime import health, metrics, tracing
 
 log = logging.getLogger("ens.notifier.events")
 
@@ -56,17 +57,21 @@ class EventConsumer:
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
         self.handled = 0
+        # what /readyz knows of the fetch loop (issue 18)
+        self._beat = health.FetchLoop("notifier-events", stream=subjects.EVENTS_STREAM, consumer=settings.durable, kind="events")
 
     async def start(self) -> None:
         # Create-or-update: every replica declares the same consumer, so a changed setting (e.g.
         # ack_wait) takes effect on the next start; the replicas then share its messages.
         await self._js.add_consumer(subjects.EVENTS_STREAM, consumer_config(self._settings))
         self._sub = await self._js.pull_subscribe_bind(durable=self._settings.durable, stream=subjects.EVENTS_STREAM)
+        health.register(self._js, self._beat)
         self._task = asyncio.create_task(self._run(), name="notifier-events")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop fetching, let in-flight events finish (so their claims are released), then go."""
         self._stopping.set()
+        self._beat.stop()
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, grace)
@@ -87,9 +92,12 @@ class EventConsumer:
                 want = max(1, min(self._settings.batch, free))
                 try:
                     msgs = await self._sub.fetch(want, timeout=self._settings.fetch_wait_s)
+                    self._beat.ok()
                 except (TimeoutError, nats.errors.TimeoutError):
+                    self._beat.ok()
                     continue
                 except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                    self._beat.failed(exc)
                     log.warning("notifier: fetch failed (%s); retrying", exc)
                     await asyncio.sleep(0.5)
                     continue
@@ -103,6 +111,7 @@ class EventConsumer:
                 await asyncio.gather(*self._in_flight, return_exceptions=True)
 
     async def _handle(self, msg: Any) -> None:
+        tracing.adopt(tracing.from_headers(msg.headers))  # this task's log lines and ledger records carry the event's trace
         try:
             await self._handle_one(msg)
         except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
@@ -152,6 +161,7 @@ class EventConsumer:
             await msg.nak(delay=delay)
             return
         if isinstance(outcome, RetryLater):
+            metrics.retry_waiting(event.meta.event_id, outcome.delay)
             await msg.nak(delay=outcome.delay)
         else:
             await msg.ack()
