@@ -16,6 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from services.auth.ports import Verified
+from services.runtime import metrics
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,13 @@ class Argon2Passwords:
         self._dummy = self._hasher.hash(secrets.token_urlsafe(24))
 
     async def hash(self, password: str) -> str:
+        metrics.password_hashed("hash")  # ens_auth_password_hashes_total (issue 18)
         return await asyncio.get_running_loop().run_in_executor(self._pool, self._hasher.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> Verified:
         """`stored=None` (unknown ID) burns the same time against the dummy hash and fails."""
         target = stored or self._dummy
+        metrics.password_hashed("verify")  # ens_auth_password_hashes_total (issue 18)
         ok = await asyncio.get_running_loop().run_in_executor(self._pool, self._check, target, password)
         if stored is None:
             return Verified(ok=False)
