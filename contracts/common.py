@@ -99,6 +99,8 @@ class FieldError(Message):
 
 
 class ErrorBody(Message):
+    """What went wrong: a stable code, a Japanese message, the offending fields and machine-readable details."""
+
     code: ErrorCode = Field(description="Stable error code.")
     message: str = Field(description="What went wrong, in Japanese.")
     fields: list[FieldError] = Field(default_factory=list, description="Per-field reasons.")
@@ -111,7 +113,7 @@ class ErrorBody(Message):
 class ErrorReply(Message):
     """The one error envelope. Every refused command is answered with this."""
 
-    error: ErrorBody
+    error: ErrorBody = Field(description="The refusal.")
 
 
 class EventMeta(Message):
@@ -127,16 +129,18 @@ class Event(Message):
     """Base of every domain event. Subclasses set SUBJECT."""
 
     SUBJECT: ClassVar[str]
-    meta: EventMeta
+    meta: EventMeta = Field(description="Who recorded the event, when, and its deterministic id (also its Nats-Msg-Id).")
 
 
 class JobResult(Reply):
     """Reply of a time-driven (system) command of any service."""
 
-    as_of: AwareDatetime
+    as_of: AwareDatetime = Field(description="The time the job ran as of (UTC).")
     processed: int = Field(description="How many targets were examined.")
     changed: int = Field(description="How many were changed or notified.")
-    details: dict[str, int] = Field(default_factory=dict)
+    details: dict[str, int] = Field(
+        description="Counts by what was done, e.g. `activated`, `warned`, `purged`.", default_factory=dict
+    )
 
 
 class ServiceStatusRequest(Message):
@@ -149,11 +153,13 @@ class ReadinessCheck(Message):
     name: str = Field(
         description="What was checked, e.g. `nats`, `stream:ENS_EVENTS`, `consumer:notifier`, `fetch:notifier-events`."
     )
-    ok: bool
+    ok: bool = Field(description="Whether the replica has it.")
     detail: str = Field(default="", description="Why not, when not.")
 
 
 class ServiceStatus(Reply):
+    """One replica's answer to a status request: who it is, since when, what it owns and whether it is ready."""
+
     service: str = Field(description="auth, filing, notifier or scheduler.")
     instance: str = Field(description="Id of the answering replica.")
     version: str = Field(description="Package version of the replica.")
@@ -176,10 +182,13 @@ class ServiceStatus(Reply):
 class AuditRecord(Message):
     """One line of the append-only audit trail (stream ENS_AUDIT). Never holds a password."""
 
-    at: AwareDatetime
-    service: str
+    at: AwareDatetime = Field(description="When the command was answered (UTC, on the service's clock).")
+    service: str = Field(description="The service that answered: auth, filing, notifier or scheduler.")
     command: str = Field(description="Command class name, e.g. SubmitFiling.")
     actor: str | None = Field(default=None, description="Auth ID of the caller, `system` or `operator`.")
     target: str | None = Field(default=None, description="Auth ID, organisation or reception number acted on.")
     result: str = Field(description="`ok` or the error code.")
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(
+        description="What the command did or was refused for, bounded (at most 8 KiB a record): ids and counts, never a password or a foreign national's personal data.",
+        default_factory=dict,
+    )
