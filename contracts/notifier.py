@@ -85,22 +85,26 @@ class DeliveryStatus(StrEnum):
 
 
 class DeliveryRecord(Message):
+    """One mail's line in the delivery log: where it went, when, how often it was tried and the server's answer."""
+
     mail_id: str = Field(description="Id of the mail: derived from (event id, mail type, recipient).")
-    event_id: str
-    mail_type: MailType
-    recipient: str
-    subject: str | None = None
-    status: DeliveryStatus
-    attempts: int
-    queued_at: AwareDatetime
-    last_attempt_at: AwareDatetime | None = None
-    sent_at: AwareDatetime | None = None
-    next_attempt_at: AwareDatetime | None = None
+    event_id: str = Field(description="Id of the event that caused the mail (its meta.event_id).")
+    mail_type: MailType = Field(description="Which of the nine mail types (and the notice to an old address).")
+    recipient: str = Field(description="The address the mail went to.")
+    subject: str | None = Field(default=None, description="The mail's Subject, once rendered.")
+    status: DeliveryStatus = Field(
+        description="queued, sent, retrying (a temporary failure; `next_attempt_at` says when) or failed (permanent, or still failing after the give-up time)."
+    )
+    attempts: int = Field(description="How many times sending was tried.")
+    queued_at: AwareDatetime = Field(description="When the mail was claimed in the ledger (UTC).")
+    last_attempt_at: AwareDatetime | None = Field(default=None, description="When it was last tried (UTC).")
+    sent_at: AwareDatetime | None = Field(default=None, description="When the SMTP server accepted it (UTC).")
+    next_attempt_at: AwareDatetime | None = Field(default=None, description="When it is tried again (UTC), while retrying.")
     smtp_code: int | None = Field(default=None, description="The SMTP server's last reply code.")
     smtp_message: str | None = Field(default=None, description="The SMTP server's last reply text.")
     message_id: str | None = Field(default=None, description="Message-ID header of the mail.")
-    auth_id: str | None = None
-    reception_number: str | None = None
+    auth_id: str | None = Field(default=None, description="The account the mail concerns.")
+    reception_number: str | None = Field(default=None, description="The filing the mail concerns (mails 6-9).")
     trace_id: str | None = Field(
         default=None,
         description=(
@@ -111,18 +115,20 @@ class DeliveryRecord(Message):
 
 
 class DeliveryLog(Reply):
-    records: list[DeliveryRecord]
+    """The delivery log lines that match, newest first."""
+
+    records: list[DeliveryRecord] = Field(description="The matching records, newest first, at most `limit`.")
 
 
 class QueryDeliveryLog(Command[DeliveryLog]):
     """Helpdesk/operator: which mails went where, when, with what answer. Give at least one filter."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "query_delivery_log")
-    auth_id: str | None = None
-    reception_number: str | None = None
-    recipient: str | None = None
-    mail_id: str | None = None
-    limit: int = Field(default=100, ge=1, le=1000)
+    auth_id: str | None = Field(default=None, description="Mails concerning this auth ID.")
+    reception_number: str | None = Field(default=None, description="Mails concerning this filing.")
+    recipient: str | None = Field(default=None, description="Mails sent to this address.")
+    mail_id: str | None = Field(default=None, description="The one mail with this id.")
+    limit: int = Field(description="Most records returned, 1-1000.", default=100, ge=1, le=1000)
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog,)
