@@ -385,6 +385,8 @@ class FilingReturned(Event):
 
 
 class FilingCompleted(Event):
+    """An officer completed (完了) the filing (no mail)."""
+
     SUBJECT: ClassVar[str] = s.event(SERVICE, "completed")
     filing: FilingFacts = Field(description="The filing's facts.")
 
