@@ -32,6 +32,7 @@ from services.runtime.nats import BusRefused, connect_as
 from services.runtime.settings import RuntimeSettings, SettingsError, load_settings, run_event_loop
 
 EXIT_CONFIG = 2
+DEFAULT_METRICS_PORT = 9464  # the port OpenTelemetry's Prometheus exporter uses by default
 
 
 def fail(message: str, code: int = EXIT_CONFIG) -> None:
@@ -114,6 +115,7 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
     from ens.embedded import MailSink, NatsServerProcess
     from ens.settings import CliSettings
     from ens.suite import build_services
+    from services.runtime.health import ProbePortUnavailable
     from services.runtime.host import Host
 
     try:
@@ -159,17 +161,25 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
                 stack.push_async_callback(sink.stop)
                 suite = replace(suite, smtp=suite.smtp.model_copy(update={"host": sink.host, "port": sink.port}))
                 mail_note = f"local mail sink {sink.host}:{sink.port}, each mail kept as a file in {sink.maildir}"
+        if settings.metrics_port is None:
+            settings = settings.model_copy(update={"metrics_port": _default_metrics_port(settings.metrics_host)})
         services = build_services(names, settings, SystemClock(), suite)
         host = Host(services, settings, SystemClock())
         try:
             await asyncio.wait_for(host.start(), timeout=120)
         except (BusRefused, SettingsError) as exc:
             fail(str(exc), 1)
+        except ProbePortUnavailable as exc:
+            fail(f"cannot serve metrics on {exc} (ENS_METRICS_HOST, ENS_METRICS_PORT)", 1)
         except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)
         if mail_note:
             click.echo(f"ens: mail goes to the {mail_note}")
+        if host.probe is not None:
+            click.echo(
+                f"ens: metrics, health and readiness on http://{host.probe.host}:{host.probe.port}/metrics, /healthz, /readyz"
+            )
         click.echo(f"ens: ready — {', '.join(names)} on {settings.nats_url} (Ctrl-C to stop)", err=False)
         sys.stdout.flush()
         await stop.wait()
@@ -177,11 +187,25 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
     click.echo("ens: stopped")
 
 
+def _default_metrics_port(host: str) -> int:
+    """9464 when free; else none, with a warning (a second `ens up` or `ens run` on one machine
+    must still start; ENS_METRICS_PORT gives it a port of its own)."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, DEFAULT_METRICS_PORT))
+        except OSError:
+            click.echo(f"ens: port {DEFAULT_METRICS_PORT} is taken: no /metrics, /readyz here (set ENS_METRICS_PORT)", err=True)
+            return 0
+    return DEFAULT_METRICS_PORT
+
+
 @cli.command()
 def up() -> None:
     """Start the whole suite: NATS and a mail sink when none is configured, and all four services."""
     settings = runtime_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.third_party_log_level)
     from ens import devsecrets
 
     path, created, secrets = devsecrets.ensure(settings.data_dir)
@@ -195,7 +219,7 @@ def up() -> None:
 def run(service: str) -> None:
     """Run one service alone against the NATS at ENS_NATS_URL (scale out by running it again)."""
     settings = runtime_settings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.third_party_log_level)
     run_event_loop(_serve([service], settings, embedded=False), settings)
 
 
@@ -203,48 +227,80 @@ def run(service: str) -> None:
 @click.argument("services", nargs=-1, type=click.Choice(subjects.SERVICES))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(services: tuple[str, ...], as_json: bool) -> None:
-    """Ask every service (or the SERVICES named) over NATS; exit 1 if any does not answer."""
+    """Ask every service (or the SERVICES named) over NATS whether it is up and ready; exit 1 if any
+    does not answer or is not ready. One replica answers for each service: its own /readyz tells
+    about one particular replica."""
     settings = runtime_settings()
 
     async def ask() -> int:
         nc, client = await connect_client(settings)
         rows: list[dict[str, Any]] = []
-        missing = 0
+        bad = 0
         for name in services or subjects.SERVICES:
             try:
-                st = await client.status(name)
-                rows.append({"service": name, "up": True, "instance": st.instance, "version": st.version, "owns": st.owns})
+                st = await client.status(name, timeout=5.0)
             except CommandRefused:
-                missing += 1
-                rows.append({"service": name, "up": False})
+                bad += 1
+                rows.append({"service": name, "up": False, "ready": False})
+                continue
+            failing = [f"{c.name}: {c.detail}" for c in st.checks or [] if not c.ok]
+            bad += st.ready is False
+            rows.append(
+                {
+                    "service": name,
+                    "up": True,
+                    "ready": st.ready,
+                    "not_ready_because": failing,
+                    "instance": st.instance,
+                    "version": st.version,
+                    "owns": st.owns,
+                    "metrics_port": st.metrics_port,
+                }
+            )
         await nc.close()
         if as_json:
             click.echo(json.dumps(rows, ensure_ascii=False))
         else:
             for r in rows:
-                state = f"up    {r['instance']}  {', '.join(r['owns'])}" if r["up"] else "DOWN  (no answer)"
-                click.echo(f"{r['service']:<10} {state}")
-        return 1 if missing else 0
+                if not r["up"]:
+                    click.echo(f"{r['service']:<10} DOWN  (no answer)")
+                elif r["ready"] is False:
+                    click.echo(f"{r['service']:<10} up    NOT READY  {r['instance']}  {'; '.join(r['not_ready_because'])}")
+                else:
+                    click.echo(f"{r['service']:<10} up    ready      {r['instance']}  {', '.join(r['owns'])}")
+        return 1 if bad else 0
 
     sys.exit(asyncio.run(ask()))
 
 
 @cli.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("docs/asyncapi.json"), show_default=True)
-@click.option("--check", is_flag=True, help="Exit 1 if the file differs from what the code generates.")
-def asyncapi(out: Path, check: bool) -> None:
-    """Write (or check) the AsyncAPI 3.0 document of every subject."""
-    from ens.spec import generate
+@click.option(
+    "--schemas",
+    type=click.Path(path_type=Path),
+    default=Path("contracts/schemas"),
+    show_default=True,
+    help="Directory of the per-message JSON Schemas.",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if a file differs from what the code generates.")
+def asyncapi(out: Path, schemas: Path, check: bool) -> None:
+    """Write (or check) the AsyncAPI 3.0 document of every subject, and one JSON Schema per message."""
+    from ens.spec import generate, message_schemas
 
-    text = generate()
+    wanted = {out: generate(), **{schemas / name: text for name, text in message_schemas().items()}}
+    extra = sorted(p for p in schemas.glob("*.json") if p not in wanted) if schemas.is_dir() else []
     if check:
-        if not out.exists() or out.read_text() != text:
-            fail(f"{out} is stale: run `ens asyncapi` and commit it", 1)
-        click.echo(f"{out} is current")
+        stale = [str(p) for p, text in wanted.items() if not p.exists() or p.read_text() != text] + [str(p) for p in extra]
+        if stale:
+            fail(f"stale: {', '.join(stale)}: run `ens asyncapi` and commit them", 1)
+        click.echo(f"{out} and {schemas}/ are current")
         return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    click.echo(f"wrote {out}")
+    for path, text in wanted.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    for path in extra:
+        path.unlink()
+    click.echo(f"wrote {out} and {len(wanted) - 1} schemas in {schemas}/")
 
 
 @cli.command("nats-config")

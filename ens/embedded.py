@@ -20,13 +20,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import Message
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-log = logging.getLogger("ens.embedded")
+log = logging.getLogger("ens.sink")
 
 
 def free_port() -> int:
@@ -273,6 +274,10 @@ class MailSink:
             tmp.rename(path)
         self.mails.append(ReceivedMail(mail_from, rcpt_tos, data, path))
         self._arrived.set()
+        if log.isEnabledFor(logging.INFO):  # one line a mail; aiosmtpd's line per SMTP command stays below WARNING
+            subject = str(make_header(decode_header(message_from_bytes(data).get("Subject", ""))))
+            where = f" -> {path}" if path else ""
+            log.info("sink: mail to %s 「%s」 (%d bytes)%s", ", ".join(rcpt_tos), subject, len(data), where)
 
     async def wait_for(self, count: int, timeout: float = 10.0) -> list[ReceivedMail]:
         """Wait until at least `count` mails arrived (a bound, not a sleep)."""

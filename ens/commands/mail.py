@@ -41,6 +41,7 @@ def log_text(reply: DeliveryLog) -> str:
                     + (f"  次回: {_jst(r.next_attempt_at)}" if r.next_attempt_at else ""),
                     f"  サーバ応答: {answer}",
                     f"  Message-ID: {r.message_id or '-'}  メールID: {r.mail_id}",
+                    f"  トレースID: {r.trace_id or '-'}",
                 ]
             )
         )

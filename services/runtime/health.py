@@ -94,6 +94,10 @@ def loops_of(nc: object) -> list[FetchLoop]:
 Route = Callable[[], Awaitable[tuple[int, str, bytes]]]
 
 
+class ProbePortUnavailable(Exception):
+    """The metrics port cannot be listened on (taken, or not ours to take)."""
+
+
 class ProbeServer:
     """GET /metrics, /healthz, /readyz on one port; any other path is 404."""
 
@@ -104,7 +108,10 @@ class ProbeServer:
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        try:
+            self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        except OSError as exc:
+            raise ProbePortUnavailable(f"{self.host}:{self.port}: {exc.strerror or exc}") from None
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
