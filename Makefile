@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CODE := contracts services ens tests bench
 
-.PHONY: setup up test test-fast lint format docs bench asyncapi clean
+.PHONY: setup up test test-fast lint format docs bench asyncapi asyncapi-tools clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -42,6 +42,11 @@ docs: $(STAMP)
 
 asyncapi: $(STAMP)
 	$(BIN)/ens asyncapi
+
+# The official AsyncAPI parser (npm, pinned in tools/asyncapi/package-lock.json) that
+# tests/unit/test_asyncapi_parser.py runs on docs/asyncapi.json; the test installs it itself when absent.
+asyncapi-tools:
+	cd tools/asyncapi && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .ens .pytest_cache .mypy_cache .ruff_cache
