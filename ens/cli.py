@@ -107,7 +107,9 @@ def cli() -> None:
 # ---- running ------------------------------------------------------------------------------
 
 
-async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, dev_secrets: dict[str, str] | None = None) -> None:
+async def _serve(
+    names: list[str], settings: RuntimeSettings, embedded: bool, dev_secrets: dict[str, str] | None = None, console: bool = False
+) -> None:
     from dataclasses import replace
 
     from ens import credentials
@@ -174,13 +176,29 @@ async def _serve(names: list[str], settings: RuntimeSettings, embedded: bool, de
         except (TimeoutError, nats.errors.NoServersError, OSError) as exc:
             fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
         stack.push_async_callback(host.stop)
+        if console:
+            from ens.suite import build_console
+
+            try:
+                web = build_console(settings, SystemClock(), suite)
+                await web.start()
+            except SettingsError as exc:
+                fail(str(exc))
+                raise
+            except OSError as exc:
+                fail(f"could not start the console on {web.url} (ENS_CONSOLE_HOST, ENS_CONSOLE_PORT): {exc.strerror}")
+            stack.push_async_callback(web.stop)
+            click.echo(f"ens: console at {web.url}")
         if mail_note:
             click.echo(f"ens: mail goes to the {mail_note}")
         if host.probe is not None:
             click.echo(
                 f"ens: metrics, health and readiness on http://{host.probe.host}:{host.probe.port}/metrics, /healthz, /readyz"
             )
-        click.echo(f"ens: ready — {', '.join(names)} on {settings.nats_url} (Ctrl-C to stop)", err=False)
+        click.echo(
+            f"ens: ready — {', '.join([*names, *(['console'] if console else [])])} on {settings.nats_url} (Ctrl-C to stop)",
+            err=False,
+        )
         sys.stdout.flush()
         await stop.wait()
         click.echo("ens: stopping")
@@ -211,16 +229,17 @@ def up() -> None:
     path, created, secrets = devsecrets.ensure(settings.data_dir)
     if created:
         click.echo(f"ens: made development secrets in {path} (set ENS_AUTH_OPERATOR_TOKEN and ENS_FILING_KEYS in production)")
-    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True, dev_secrets=secrets), settings)
+    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True, dev_secrets=secrets, console=True), settings)
 
 
 @cli.command()
-@click.argument("service", type=click.Choice(subjects.SERVICES))
+@click.argument("service", type=click.Choice([*subjects.SERVICES, "console"]))
 def run(service: str) -> None:
     """Run one service alone against the NATS at ENS_NATS_URL (scale out by running it again)."""
     settings = runtime_settings()
     configure_logging(settings.log_level, settings.log_format, settings.third_party_log_level)
-    run_event_loop(_serve([service], settings, embedded=False), settings)
+    console = service == "console"
+    run_event_loop(_serve([] if console else [service], settings, embedded=False, console=console), settings)
 
 
 @cli.command()

@@ -22,12 +22,22 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def settings_classes() -> list[type[BaseSettings]]:
     from ens.settings import CliSettings
     from services.auth.settings import AuthSettings
+    from services.console.settings import ConsoleSettings
     from services.filing.settings import FilingSettings
     from services.notifier.settings import NotifierSettings, SmtpSettings
     from services.runtime.settings import RuntimeSettings
     from services.scheduler.settings import SchedulerSettings
 
-    return [RuntimeSettings, AuthSettings, FilingSettings, SmtpSettings, NotifierSettings, SchedulerSettings, CliSettings]
+    return [
+        RuntimeSettings,
+        AuthSettings,
+        FilingSettings,
+        SmtpSettings,
+        NotifierSettings,
+        SchedulerSettings,
+        ConsoleSettings,
+        CliSettings,
+    ]
 
 
 def env_name(cls: type[BaseSettings], name: str, info: FieldInfo) -> str:

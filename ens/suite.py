@@ -17,6 +17,7 @@ from services.runtime.settings import RuntimeSettings, load_settings
 
 if TYPE_CHECKING:
     from services.auth.settings import AuthSettings
+    from services.console.app import Console
     from services.filing.settings import FilingSettings
     from services.notifier.settings import NotifierSettings, SmtpSettings
     from services.scheduler.settings import SchedulerSettings
@@ -87,3 +88,13 @@ def build_services(
 ) -> list[Service]:
     loaded = (settings or SuiteSettings()).loaded(names)
     return [build_service(name, runtime, clock, loaded) for name in names]
+
+
+def build_console(runtime: RuntimeSettings, clock: Clock, settings: SuiteSettings | None = None) -> Console:
+    """The officers' web console (services/console), given the notifier's settings so that a
+    mail it rebuilds for an officer is the one the notifier sent."""
+    from services.console.app import build as build_console_app
+    from services.console.settings import ConsoleSettings
+
+    loaded = (settings or SuiteSettings()).loaded(["notifier"])
+    return build_console_app(runtime, load_settings(ConsoleSettings), clock, loaded.notifier)
