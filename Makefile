@@ -30,7 +30,12 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix $(CODE)
 	$(BIN)/ruff format $(CODE)
 
-test: lint
+# What the tests need beyond Python packages, installed when absent and allowed (root apt-get):
+# Chromium for the console's browser tests. Without it those tests skip with one line.
+browser:
+	sh scripts/install-browser.sh
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
