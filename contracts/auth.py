@@ -160,7 +160,7 @@ class LoginResult(Reply):
 
 
 class Login(Command[LoginResult]):
-    """Log in with an auth ID and password; the reply's session token goes with every later command. Unknown IDs and wrong passwords get the same refusal; five failures in a row lock the account for 24 hours."""
+    """Log in with an auth ID and password; the reply's session token goes with every later command. Unknown IDs and wrong passwords get the same refusal; ENS_AUTH_LOCKOUT_THRESHOLD failures in a row (5 by default) lock the account for ENS_AUTH_LOCKOUT_HOURS (24)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "login")
     auth_id: str = AUTH_ID
