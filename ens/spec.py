@@ -339,11 +339,12 @@ def _command_operation(
             "ErrorReply": {"$ref": "#/components/messages/ErrorReply"},
         },
     }
-    retry = (
-        "Read-only: safe to send again after a timeout."
-        if command.RETRY_SAFE
-        else "Changes state: resend only with the same `request_id` where the command has one."
-    )
+    if command.RETRY_SAFE:
+        retry = "Read-only: safe to send again after a timeout."
+    elif "request_id" in command.model_fields:
+        retry = "Changes state: after a timeout, resend it with the same `request_id` to get the first reply."
+    else:
+        retry = "Not resent blindly after a timeout: it may have been done."
     operations[cid] = {
         "action": "receive",
         "channel": {"$ref": f"#/channels/{cid}"},
