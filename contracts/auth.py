@@ -332,8 +332,14 @@ class PublishNotice(SessionCommand[NoticeView]):
     """Officer only: publish a notice shown at login (お知らせ)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "publish_notice")
-    title: str = Field(description="The notice's title, one line.", title="件名")
-    body: str = Field(description="The notice's text; line breaks allowed.", title="本文")
+    title: str = Field(
+        description="The notice's title, one line, not blank.", json_schema_extra={"minLength": 1, "maxLength": 200}, title="件名"
+    )
+    body: str = Field(
+        description="The notice's text, not blank; line breaks allowed.",
+        json_schema_extra={"minLength": 1, "maxLength": 10000},
+        title="本文",
+    )
     starts_at: AwareDatetime | None = Field(default=None, description="Default: now.")
     ends_at: AwareDatetime | None = Field(default=None, description="Shown until (UTC), after starts_at; open-ended if absent.")
 
@@ -391,6 +397,7 @@ class SendPasswordExpiryWarnings(Command[JobResult]):
     as_of: AwareDatetime = Field(description="Warn as of this time (UTC); not in the future unless `force`.")
     days_before: list[int] = Field(
         description="Warn when the password's last valid day is this many days away or nearer (0 or more each).",
+        json_schema_extra={"items": {"type": "integer", "minimum": 0}},
         default_factory=lambda: [30, 7],
     )
     force: bool = Field(
