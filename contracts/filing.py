@@ -294,7 +294,10 @@ class ReturnFiling(SessionCommand[FilingAccepted]):
     reasons: list[str] = Field(
         json_schema_extra={"minItems": 1},
         title="返却理由",
-        description="At least one reason that is not blank; each shown to the filer in mail 9.",
+        description=(
+            "At least one reason that is not blank (blank ones are ignored); at most 20 reasons of at most 500 characters "
+            "each; each shown to the filer in mail 9."
+        ),
     )
 
 
