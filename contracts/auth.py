@@ -430,7 +430,7 @@ class AccountRegistered(Event):
 
 
 class AccountActivated(Event):
-    """Mail 1 (利用者情報登録完了)."""
+    """The registration took effect and the account is active: mail 1 (利用者情報登録完了) goes to its address."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "account_activated")
     auth_id: str = Field(description="The activated account's auth ID.")
@@ -440,7 +440,7 @@ class AccountActivated(Event):
 
 
 class AuthIdReissued(Event):
-    """Mail 2 (認証ID再通知)."""
+    """An officer had the auth ID mailed to its holder: mail 2 (認証ID再通知)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "auth_id_reissued")
     auth_id: str = Field(description="The auth ID mailed.")
@@ -449,7 +449,7 @@ class AuthIdReissued(Event):
 
 
 class EmailChanged(Event):
-    """Mail 3 to the new address, and a notice to the old one."""
+    """The account's e-mail address changed: mail 3 to the new address, and a notice to the old one."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "email_changed")
     auth_id: str = Field(description="The account whose address changed.")
@@ -460,7 +460,7 @@ class EmailChanged(Event):
 
 
 class PasswordChanged(Event):
-    """Mail 4 (パスワード変更)."""
+    """The password was changed, by its holder or by an officer: mail 4 (パスワード変更)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "password_changed")
     auth_id: str = Field(description="The account whose password changed.")
@@ -471,7 +471,7 @@ class PasswordChanged(Event):
 
 
 class PasswordExpiryWarned(Event):
-    """Mail 5 (パスワード有効期限切れ間近)."""
+    """The password's last valid day is `days_before` days away or nearer: mail 5 (パスワード有効期限切れ間近)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "password_expiry_warned")
     auth_id: str = Field(description="The account warned.")
