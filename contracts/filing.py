@@ -357,7 +357,7 @@ class FilingFacts(Message):
 
 
 class FilingSubmitted(Event):
-    """Mail 6 (届出・報告の申込)."""
+    """A filing was accepted with its reception number: mail 6 (届出・報告の申込) to the filer's address."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "submitted")
     filing: FilingFacts = Field(description="The filing's facts.")
@@ -365,7 +365,7 @@ class FilingSubmitted(Event):
 
 
 class FilingChanged(Event):
-    """Mail 7 (届出・報告の変更): a change, or the fix of a returned report."""
+    """A pending filing was changed, or a returned report fixed: mail 7 (届出・報告の変更)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "changed")
     filing: FilingFacts = Field(description="The filing's facts after the change.")
@@ -373,14 +373,14 @@ class FilingChanged(Event):
 
 
 class FilingWithdrawn(Event):
-    """Mail 8 (届出・報告の取下げ)."""
+    """The filer withdrew a filing: mail 8 (届出・報告の取下げ)."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "withdrawn")
     filing: FilingFacts = Field(description="The filing's facts.")
 
 
 class FilingReturned(Event):
-    """Mail 9 (報告の修正依頼)."""
+    """An officer returned a school report for a fix: mail 9 (報告の修正依頼), with the reasons."""
 
     SUBJECT: ClassVar[str] = s.event(SERVICE, "returned")
     filing: FilingFacts = Field(description="The filing's facts.")
