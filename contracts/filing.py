@@ -199,7 +199,7 @@ class FilingAccepted(Reply):
 class FilingDetail(Reply):
     """A filing with its persons (decrypted for the caller)."""
 
-    filing: FilingSummary = Field(description="The filing.")
+    filing: FilingSummary = Field(description="The filing, as in a list.")
     persons: list[Person] = Field(description="Its persons, in the order filed.")
 
 
@@ -274,7 +274,7 @@ class WithdrawFiling(SessionCommand[FilingAccepted]):
 
 
 class CompleteFiling(SessionCommand[FilingAccepted]):
-    """Officer only."""
+    """Officer only: complete (完了) a pending filing; it becomes final and its retention period starts (no mail)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "complete")
     reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
