@@ -61,3 +61,22 @@ def test_hooks_count_only_while_metrics_are_on(on):
     finally:
         metrics.set_enabled(True)
     assert metrics.MAILS.labels("unit_test_type", "sent")._value.get() - before == (1 if on else 0)
+
+
+def test_the_dashboard_and_the_operations_guide_name_only_metrics_that_exist():
+    import re
+    from pathlib import Path
+
+    from prometheus_client import REGISTRY
+
+    root = Path(__file__).resolve().parents[2]
+    known = {sample.name for family in REGISTRY.collect() for sample in family.samples}
+    known |= {f.name for f in REGISTRY.collect()}
+    for metric in (metrics.COMMAND_DURATION, metrics.SMTP_DURATION):
+        known |= {f"{metric._name}_bucket", f"{metric._name}_count", f"{metric._name}_sum"}
+    known |= {"ens_commands_total", "ens_notifier_mails_total", "ens_outbox_events_published_total"}
+    known |= {"ens_scheduler_job_runs_total", "ens_auth_password_hashes_total", "ens_build_info"}
+    for doc in ("deploy/grafana/ens-suite.json", "docs/OPERATIONS.md"):
+        named = set(re.findall(r"\bens_[a-z_]+[a-z]", (root / doc).read_text()))
+        named -= {"ens_suite", "ens_events", "ens_audit"}
+        assert named and named <= known, (doc, sorted(named - known))
