@@ -90,7 +90,7 @@ def register(cli: click.Group) -> None:
         required=True,
         help="Business day to run for: YYYY-MM-DD (09:00 JST that day) or YYYY-MM-DDTHH:MM (JST unless an offset is given).",
     )
-    @click.option("--force", is_flag=True, help="Run again even if that day already ran.")
+    @click.option("--force", is_flag=True, help="Run again even if that day already ran; also needed for an as-of in the future.")
     @json_option
     def run_job(job: str, as_of: str, force: bool, as_json: bool) -> None:
         """Run JOB as of a day, once per day unless --force."""

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from contracts.client import CommandRefused
 from contracts.scheduler import JobInfo, JobList, JobName, JobRun, ListJobs, RunJob
+from services.runtime.as_of import refuse_future
 from services.runtime.clock import Clock, business_day
 from services.runtime.errors import Conflict
 from services.scheduler.domain import runs
@@ -76,7 +77,7 @@ class JobRunner:
     async def run_if_due(self, job: JobName, now: datetime | None = None) -> JobRun | None:
         now = now or self._clock.now()
         spec = self.jobs[job]
-        slot = spec.due_slot(now, self._grace)
+        slot = spec.due_slot(now, self._grace) or await self._missed_slot(job, now)
         if slot is None:
             return None
         as_of = spec.as_of_for(slot, now)
@@ -93,10 +94,23 @@ class JobRunner:
             )
         return run
 
+    async def _missed_slot(self, job: JobName, now: datetime) -> datetime | None:
+        """The latest slot, however long ago, when the job has run before and not since: a day
+        the scheduler was down past the grace runs at the next tick instead of slipping a day
+        (a registration due at 09:00 must not wait for tomorrow's 09:00). A store without any
+        run of the job (a new installation) catches up only within the grace."""
+        last = await self._store.get(last_key(job))
+        latest = self.jobs[job].latest_slot(now)
+        if last is None or last[0]["day"] >= business_day(latest).isoformat():
+            return None
+        return latest
+
     # ---- one run --------------------------------------------------------------------------
 
     async def run(self, job: JobName, as_of: datetime, *, force: bool = False) -> JobRun:
-        """Run `job` as of a moment, once for that moment's business day (JST) unless forced."""
+        """Run `job` as of a moment, once for that moment's business day (JST) unless forced.
+        A moment in the future is refused unless forced: it would do that day's work now."""
+        refuse_future(as_of, self._clock.now(), force=force)
         spec = self.jobs[job]
         day = business_day(as_of)
         key = run_key(job, day)
@@ -105,7 +119,7 @@ class JobRunner:
             return claimed
         doc, revision = claimed
         try:
-            result = await self._send(spec.command(as_of))
+            result = await self._send(spec.command(as_of, force))
         except CommandRefused as exc:
             log.warning("job %s for %s: %s refused: %s", job, day, spec.target, exc)
             doc = runs.ended(doc, FAILED, now=self._clock.now(), error=f"{exc.code}: {exc.error.message}")

@@ -4,10 +4,12 @@ the services its jobs send commands to, and the audit sink of the runs the clock
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
+from contracts import subjects
 from contracts.client import CommandRefused
-from contracts.common import Command, JobResult
+from contracts.common import Command, JobResult, ServiceStatus, ServiceStatusRequest
 from services.scheduler.domain.runs import RunDoc
 from services.scheduler.ports import AlreadyClaimed
 
@@ -73,3 +75,16 @@ class MemoryAudit:
         self, command: str, *, actor: str | None, target: str | None, result: str, details: dict[str, Any] | None = None
     ) -> None:
         self.records.append((command, actor, target, result, dict(details or {})))
+
+
+def answer_status_for(router: Any, *services: str) -> None:
+    """Make a test stand-in answer the status subjects of the services it stands in for: the
+    scheduler's start-up catch-up waits until auth and filing answer."""
+    for service in services:
+
+        def subscribe(name: str) -> None:
+            @router.subscriber(subjects.status(name))
+            async def status(_: ServiceStatusRequest) -> ServiceStatus:
+                return ServiceStatus(service=name, instance="stand-in", version="0", started_at=datetime.now(UTC), owns=[])
+
+        subscribe(service)

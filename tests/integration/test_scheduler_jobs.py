@@ -22,6 +22,7 @@ from services.runtime.service import ServiceBase
 from services.runtime.settings import RuntimeSettings
 from services.scheduler.app import SchedulerService
 from services.scheduler.settings import SchedulerSettings
+from tests.fakes.scheduler import answer_status_for
 from tests.support.suite import running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +50,7 @@ class CountingWork(ServiceBase):
         self.hold: asyncio.Event | None = None
         for command in SYSTEM_COMMANDS:
             self._answer(command)
+        answer_status_for(self.router, "auth", "filing")  # the scheduler's catch-up waits for them
 
     def _answer(self, command: type) -> None:
         @self.router.subscriber(command.SUBJECT, queue="ens-testwork")

@@ -25,6 +25,7 @@ from services.runtime.service import ServiceBase  # noqa: E402 - after the sys.p
 from services.runtime.settings import RuntimeSettings  # noqa: E402 - after the sys.path line above
 from services.scheduler.app import SchedulerService  # noqa: E402 - after the sys.path line above
 from services.scheduler.settings import SchedulerSettings  # noqa: E402 - after the sys.path line above
+from tests.fakes.scheduler import answer_status_for  # noqa: E402 - after the sys.path line above
 
 NINE = datetime(2027, 11, 26, 9, 0, tzinfo=JST)
 ONLY_ACTIVATION = {  # the other jobs at times that are not due at 09:00
@@ -59,6 +60,7 @@ class HeldActivation(ServiceBase):
         super().__init__(RuntimeSettings())  # only its router is used: answers commands, owns nothing
         self.calls: list[date] = []
         self.release = asyncio.Event()
+        answer_status_for(self.router, "auth", "filing")  # the scheduler's catch-up waits for them
 
         @self.router.subscriber(ActivateDueRegistrations.SUBJECT, queue="ens-testwork")
         async def handle(body: dict) -> JobResult:

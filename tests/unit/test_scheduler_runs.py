@@ -12,7 +12,7 @@ from contracts import auth, filing
 from contracts.client import CommandRefused, ServiceUnavailable
 from contracts.scheduler import JobName, ListJobs, RunJob
 from services.runtime.clock import JST, FakeClock
-from services.runtime.errors import Conflict
+from services.runtime.errors import Conflict, InvalidInput
 from services.runtime.pipeline import CommandContext, Principal
 from services.scheduler.domain.jobs import job_table
 from services.scheduler.domain.runs import run_key
@@ -38,6 +38,12 @@ def runner(
 ) -> JobRunner:
     cfg = SchedulerSettings(**settings)
     return JobRunner(job_table(cfg, time(9, 0)), ledger, services.send, clock, cfg, instance=instance, audit=audit)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """After every day these tests run jobs for: a run dated in the future is refused."""
+    return FakeClock(jst(2027, 12, 1, 12))
 
 
 @pytest.fixture
@@ -141,15 +147,48 @@ async def test_a_tick_before_the_scheduled_time_does_nothing_and_at_it_runs_each
     assert warn.as_of == clock.now() and warn.days_before == [30, 7]
 
 
-async def test_catch_up_runs_a_missed_day_within_the_grace_only(ledger, services, clock):
+async def test_catch_up_runs_a_missed_day_within_the_grace_and_once_the_job_has_run_also_after_it(ledger, services, clock):
     r = runner(ledger, services, clock, catch_up_grace_hours=6, filing_purge_time="02:00")
     clock.set(jst(2027, 11, 26, 10))  # down over 09:00, back at 10:00
     assert {run.job for run in await r.tick()} == {A, JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS}
     clock.set(jst(2027, 11, 26, 10, 30))  # a second start the same morning
     assert all(not run.ran for run in await r.tick())
     assert len(services.of(auth.ActivateDueRegistrations)) == 1
-    clock.set(jst(2027, 11, 27, 15, 1))  # next day, back only after the grace
+    # Issue 15: down over the next 09:00 and back only after the grace. The day is not skipped
+    # (today's registrations would otherwise wait for tomorrow's 09:00): it runs at the next tick.
+    clock.set(jst(2027, 11, 27, 15, 1))
+    caught = {run.job: run for run in await r.tick()}
+    # (the 02:00 purge never ran here: it was already past its grace on the first start)
+    assert set(caught) == {A, JobName.PASSWORD_EXPIRY_WARNINGS, JobName.EXPIRE_ACCOUNTS}
+    assert caught[A].business_day == date(2027, 11, 27) and caught[A].as_of == clock.now()
+    assert all(not run.ran for run in await r.tick())  # once
+    assert len(services.of(auth.ActivateDueRegistrations)) == 2
+
+
+async def test_a_new_installation_catches_up_only_within_the_grace(ledger, services, clock):
+    r = runner(ledger, services, clock, catch_up_grace_hours=6, filing_purge_time="02:00")
+    clock.set(jst(2027, 11, 27, 15, 1))  # no job has ever run here: nothing is "missed"
     assert await r.tick() == []
+
+
+async def test_a_day_missed_entirely_runs_as_of_its_own_slot_before_the_next_days_time(ledger, services, clock):
+    r = runner(ledger, services, clock, catch_up_grace_hours=6, filing_purge_time="02:00")
+    clock.set(jst(2027, 11, 25, 9))
+    await r.tick()
+    clock.set(jst(2027, 11, 27, 8))  # down from the 25th until before the 27th's 09:00
+    caught = {run.job: run for run in await r.tick()}
+    assert caught[A].business_day == date(2027, 11, 26) and caught[A].as_of == jst(2027, 11, 26, 9)
+
+
+async def test_a_run_dated_in_the_future_is_refused_unless_forced_and_the_force_reaches_the_service(ledger, services, clock):
+    r = runner(ledger, services, clock)
+    clock.set(jst(2027, 11, 26, 10))
+    with pytest.raises(InvalidInput) as refused:
+        await r.run(A, jst(2027, 11, 27, 9))
+    assert [f.field for f in refused.value.fields] == ["as_of"] and "未来" in refused.value.message
+    assert services.of(auth.ActivateDueRegistrations) == []
+    run = await r.run(A, jst(2027, 11, 27, 9), force=True)
+    assert run.ran and [c.force for c in services.of(auth.ActivateDueRegistrations)] == [True]
 
 
 async def test_the_purge_job_asks_filing_at_its_own_time(ledger, services, clock):

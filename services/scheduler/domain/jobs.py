@@ -25,7 +25,7 @@ class JobSpec:
     name: JobName
     at: time  # JST wall-clock time
     target: str  # the service that does the work
-    command: Callable[[datetime], Command[JobResult]]
+    command: Callable[[datetime, bool], Command[JobResult]]  # (as_of, force)
 
     @property
     def cron(self) -> str:
@@ -56,6 +56,11 @@ class JobSpec:
                 return scheduled
         return None
 
+    def latest_slot(self, now: datetime) -> datetime:
+        """The last scheduled moment at or before `now` (today's, else yesterday's)."""
+        today = self.scheduled_on(business_day(now))
+        return today if today <= now else self.scheduled_on(business_day(now) - timedelta(days=1))
+
     def due(self, now: datetime, grace: timedelta) -> bool:
         return self.due_slot(now, grace) is not None
 
@@ -74,25 +79,25 @@ def job_table(settings: SchedulerSettings, activation_time: time) -> dict[JobNam
             JobName.ACTIVATE_REGISTRATIONS,
             activation_time,
             auth.SERVICE,
-            lambda as_of: auth.ActivateDueRegistrations(as_of=as_of),
+            lambda as_of, force: auth.ActivateDueRegistrations(as_of=as_of, force=force),
         ),
         JobSpec(
             JobName.PASSWORD_EXPIRY_WARNINGS,
             parse_hhmm(settings.password_warning_time),
             auth.SERVICE,
-            lambda as_of: auth.SendPasswordExpiryWarnings(as_of=as_of, days_before=days),
+            lambda as_of, force: auth.SendPasswordExpiryWarnings(as_of=as_of, days_before=days, force=force),
         ),
         JobSpec(
             JobName.EXPIRE_ACCOUNTS,
             parse_hhmm(settings.account_expiry_time),
             auth.SERVICE,
-            lambda as_of: auth.ExpireIdleAccounts(as_of=as_of),
+            lambda as_of, force: auth.ExpireIdleAccounts(as_of=as_of, force=force),
         ),
         JobSpec(
             JobName.PURGE_FILINGS,
             parse_hhmm(settings.filing_purge_time),
             filing.SERVICE,
-            lambda as_of: filing.PurgeExpiredFilings(as_of=as_of),
+            lambda as_of, force: filing.PurgeExpiredFilings(as_of=as_of, force=force),
         ),
     ]
     table = {spec.name: spec for spec in specs}

@@ -2,7 +2,8 @@
 at start-up. They only say "now"; runs.py decides what happens.
 
 Two replicas both fire at 09:00; the run store's claim makes one of them do the work. The
-periodic tick retries a failed or abandoned run of today within the catch-up grace.
+periodic tick retries a failed or abandoned run of today within the catch-up grace, and runs a
+day missed past the grace (runs.py `_missed_slot`).
 """
 
 from __future__ import annotations
@@ -61,18 +62,25 @@ class CronTriggers:
 
 
 async def catch_up_when_ready(client: EnsClient, service: str, runner: JobRunner) -> list[JobRun]:
-    """A scheduler that was down at a job's time runs the missed day once it answers itself
-    (then the host's other services on the same broker answer too)."""
-    deadline = asyncio.get_running_loop().time() + READY_WITHIN_S
-    while True:
+    """A scheduler that was down at a job's time runs the missed day once it answers itself and
+    the services that do the work (auth, filing) answer too: started together, auth may not be
+    up yet, and a catch-up sent into the void would fail and wait for the next tick. It waits
+    as long as it takes (a stop cancels it), saying so once."""
+    loop = asyncio.get_running_loop()
+    deadline: float | None = loop.time() + READY_WITHIN_S
+    waiting = [service, *sorted({spec.target for spec in runner.jobs.values()})]
+    pause = 0.05
+    while waiting:
         try:
-            await client.status(service, timeout=0.25)
-            break
+            await client.status(waiting[0], timeout=0.25)
         except CommandRefused:
-            if asyncio.get_running_loop().time() > deadline:
-                log.warning("scheduler: not answering itself; catch-up left to the periodic tick")
-                return []
-            await asyncio.sleep(0.05)  # "no responders" comes back at once; do not spin
+            if deadline is not None and loop.time() > deadline:
+                log.warning("scheduler: %s does not answer yet; the catch-up waits for it", waiting[0])
+                deadline = None
+            await asyncio.sleep(pause)  # "no responders" comes back at once; do not spin
+            pause = min(pause * 2, 1.0)
+            continue
+        waiting.pop(0)
     runs = await runner.tick()
     for run in runs:
         log.info("catch-up %s for %s: %s", run.job, run.business_day, run.status if run.ran else "already done")
