@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from contracts.client import CommandRefused
 from contracts.scheduler import JobInfo, JobList, JobName, JobRun, ListJobs, RunJob
+from services.runtime import metrics
 from services.runtime.as_of import refuse_future
 from services.runtime.clock import Clock, business_day
 from services.runtime.errors import Conflict
@@ -129,6 +130,7 @@ class JobRunner:
         else:
             doc = runs.ended(doc, DONE, now=self._clock.now(), result=result)
         await self._record(key, job, doc, revision)
+        metrics.job_run(job.value, doc["status"], datetime.fromisoformat(doc["finished_at"]).timestamp())  # issue 18
         return to_job_run(doc, ran=True)
 
     async def _claim(self, key: str, job: JobName, as_of: datetime, force: bool) -> tuple[RunDoc, int] | JobRun:
