@@ -52,11 +52,6 @@ REF: Final = "#/components/schemas/"
 # Identities whose grant is everything: named on an operation only when nobody else may use it.
 BREAK_GLASS: Final = ("admin",)
 
-DELIVERY_STATUS_EVENTS: Final = "notifier"
-"""The notifier's delivery-status events (issue 14, item 4) appear here as `contracts.notifier.EVENTS`,
-documented like every other event (channel `events.notifier.<name>`): nothing special is needed."""
-
-
 # ---- messages ------------------------------------------------------------------------------
 
 
@@ -65,6 +60,9 @@ def commands() -> list[type[Command[Any]]]:
 
 
 def events() -> list[type[Event]]:
+    """Every service's domain events. The notifier's delivery-status events (issue 14, item 4)
+    appear here as `contracts.notifier.EVENTS`, documented like any other event (channel
+    `events.notifier.<name>`, stream ENS_EVENTS, Nats-Msg-Id): nothing special is needed."""
     return list(contracts.ALL_EVENTS)
 
 
@@ -312,9 +310,7 @@ def _security_schemes() -> dict[str, Any]:
     return out
 
 
-def _command_operation(
-    command: type[Command[Any]], names: dict[str, str], channels: dict[str, Any], operations: dict[str, Any]
-) -> None:
+def _command_operation(command: type[Command[Any]], channels: dict[str, Any], operations: dict[str, Any]) -> None:
     subject = command.SUBJECT
     service = _service_of(subject)
     cid = _channel_id(subject)
@@ -507,10 +503,10 @@ def document() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for command in sorted(commands(), key=lambda c: c.SUBJECT):
-        _command_operation(command, names, channels, operations)
+        _command_operation(command, channels, operations)
     for service in subjects.SERVICES:
         _status_operation(service, channels, operations)
-    # Every service's events, the notifier's delivery-status events (DELIVERY_STATUS_EVENTS) included.
+    # Every service's events, the notifier's delivery-status events included (see `events`).
     for event in sorted(events(), key=lambda e: e.SUBJECT):
         _event_operation(event, channels, operations)
     for service in subjects.SERVICES:
