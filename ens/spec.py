@@ -146,14 +146,31 @@ def _string_branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in branches if b.get("type") == "string" and "format" not in b and "enum" not in b]
 
 
+# The characters the edge refuses (services/runtime/limits.py `_CONTROL_SINGLE_LINE`, `_CONTROL`),
+# as regex escapes both ECMAScript and Python read; lone surrogates cannot be said in a pattern.
+SINGLE_LINE: Final = "^[^\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]*$"
+MULTILINE: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"
+
+
+def _int_branches(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    branches = [prop, *prop.get("anyOf", [])]
+    branches += [b["items"] for b in list(branches) if isinstance(b.get("items"), dict)]
+    return [b for b in branches if b.get("type") == "integer"]
+
+
 def _edge_bounds(schema: dict[str, Any]) -> None:
-    """The edge's bound of every string field of a command (services/runtime/limits.py)."""
+    """The edge's rules for every field of a command (services/runtime/limits.py): strings at most
+    MAX_STRING characters unless TEXT_FIELDS names them, no control characters (line breaks only
+    in MULTILINE_FIELDS), integers within ±(2^53-1). A field's own pattern already excludes them."""
     for name, prop in schema.get("properties", {}).items():
         bound = limits.TEXT_FIELDS.get(name, limits.MAX_STRING)
-        if bound is None:
-            continue
         for branch in _string_branches(prop):
-            branch["maxLength"] = min(branch.get("maxLength", bound), bound)
+            if bound is not None:
+                branch["maxLength"] = min(branch.get("maxLength", bound), bound)
+            branch.setdefault("pattern", MULTILINE if name in limits.MULTILINE_FIELDS else SINGLE_LINE)
+        for branch in _int_branches(prop):
+            branch["minimum"] = max(branch.get("minimum", -limits.MAX_INT), -limits.MAX_INT)
+            branch["maximum"] = min(branch.get("maximum", limits.MAX_INT), limits.MAX_INT)
 
 
 def _error_codes(schema: dict[str, Any]) -> None:

@@ -178,6 +178,14 @@ def test_the_schemas_state_the_services_rules():
     good = examples.examples_of(contracts.auth.RegisterAccount)[0].payload
     for field, value in [("auth_id", "abc"), ("auth_id", "sample corp"), ("initial_password", "onlyletters")]:
         assert not validator.is_valid({**good, field: value}), (field, value)
+    # the edge's rules: a line break only where the edge allows one, no string over its bound
+    forged = {**good, "organisation": {**good["organisation"], "name": "株式会社サンプル\nBcc: x@example.com"}}
+    assert not validator.is_valid(forged)
+    assert not validator.is_valid({**good, "email": "a" * 257 + "@example.jp"})
+    returned = examples.examples_of(contracts.filing.ReturnFiling)[0].payload
+    assert jsonschema.Draft202012Validator(json.loads((SCHEMAS / "ReturnFiling.json").read_text())).is_valid(
+        {**returned, "reasons": ["一行目\n二行目"]}
+    )
 
 
 def _resolve(doc: dict[str, Any], ref: str) -> dict[str, Any]:
