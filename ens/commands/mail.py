@@ -7,9 +7,12 @@ from pathlib import Path
 
 import click
 
-from contracts.notifier import DeliveryLog, DeliveryStatus, MailType, QueryDeliveryLog
+from contracts.notifier import DeliveryLog, DeliveryStatus, QueryDeliveryLog
 from ens.clientutil import call, json_option
+from services.notifier.samples import VARIANTS
 from services.runtime.clock import JST
+
+VARIANT_NAMES = [v.name for v in VARIANTS]
 
 STATUS_LABELS = {
     DeliveryStatus.QUEUED: "送信待ち",
@@ -70,30 +73,37 @@ def register(cli: click.Group) -> None:
         call(lambda c: c.call(cmd), as_json, log_text)
 
     @mail.command("preview")
-    @click.argument("mail_type", type=click.Choice([t.value for t in MailType]))
+    @click.argument("variant", required=False, type=click.Choice(VARIANT_NAMES))
+    @click.option("--html", "show_html", is_flag=True, help="Show the HTML part instead of the text part.")
     @click.option("--eml", type=click.Path(dir_okay=False, path_type=Path), help="Write the message as an .eml file.")
-    def preview(mail_type: str, eml: Path | None) -> None:
-        """Render a mail type with sample data, to the terminal or an .eml file (no NATS, no SMTP)."""
+    def preview(variant: str | None, show_html: bool, eml: Path | None) -> None:
+        """Render a mail with sample data (no NATS, no SMTP): VARIANT is a mail type or one of its
+        variants (officer reset vs own change, fix vs change, bulk vs single, 30 vs 7 days);
+        without it, every variant one after another."""
         from services.notifier.domain.rendering import Renderer
         from services.notifier.domain.routing import mails_for
-        from services.notifier.samples import AT, sample_event
+        from services.notifier.samples import AT
         from services.notifier.settings import NotifierSettings
         from services.runtime.settings import SettingsError, load_settings
 
-        kind = MailType(mail_type)
         try:
             settings = load_settings(NotifierSettings)
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from None
-        mail = next(m for m in mails_for(sample_event(kind)) if m.mail_type == kind)
-        out = Renderer(settings).render(mail, composed_at=AT)
-        if eml is not None:
-            eml.write_bytes(out.data)
-            click.echo(f"{eml}: {out.subject} ({len(out.data)} bytes)")
-            return
-        click.echo(f"From: {settings.sender_name} <{settings.sender}>")
-        click.echo(f"To: {out.recipient}")
-        click.echo(f"Subject: {out.subject}")
-        click.echo(f"Message-ID: {out.message_id}")
-        click.echo("")
-        click.echo(out.text)
+        if eml is not None and variant is None:
+            raise click.UsageError("--eml writes one mail: name its VARIANT.")
+        renderer = Renderer(settings)
+        for v in VARIANTS if variant is None else [v for v in VARIANTS if v.name == variant]:
+            mail = next(m for m in mails_for(v.event) if m.mail_type == v.mail_type)
+            out = renderer.render(mail, composed_at=AT)
+            if eml is not None:
+                eml.write_bytes(out.data)
+                click.echo(f"{eml}: {out.subject} ({len(out.data)} bytes)")
+                return
+            click.echo(f"==== {v.name} (mail {v.mail_type.number}: {v.mail_type.label})")
+            click.echo(f"From: {settings.sender_name} <{settings.sender}>")
+            click.echo(f"To: {out.recipient}")
+            click.echo(f"Subject: {out.subject}")
+            click.echo(f"Message-ID: {out.message_id}")
+            click.echo("")
+            click.echo(out.html if show_html else out.text)

@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 from contracts import notifier as contract
-from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, open_bucket
+from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, installation_id, open_bucket
 from services.notifier.adapters.smtp import SmtpMailer
 from services.notifier.delivery import Deliverer
 from services.notifier.domain.rendering import Renderer
@@ -43,7 +43,8 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         self.settings = settings
         self.smtp = smtp
         self.clock = clock
-        self.renderer = Renderer(settings)
+        self.renderer = Renderer(settings)  # until start() reads the installation id (Message-IDs)
+        self.installation = ""
         self._mailer = mailer
         self.deliverer: Deliverer | None = None
         self.consumer: EventConsumer | None = None
@@ -55,6 +56,8 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         await super().start(ctx)
         kv = await open_bucket(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days)
         ledger = KvLedger(kv, ctx.js)
+        self.installation = await installation_id(kv)
+        self.renderer = Renderer(self.settings, installation=self.installation)
         self.bind(NotifierDeps(ledger=ledger))
         if self._mailer is None:
             self._mailer = SmtpMailer(self.smtp)

@@ -5,6 +5,7 @@ The names are long and Japanese on purpose, so a preview shows how headers fold.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from contracts import auth, filing
@@ -29,7 +30,7 @@ def _facts(
     org: auth.Organisation = ORG, kind: filing.FilingKind = filing.FilingKind.EMPLOYMENT_CONTRACT_CHANGE
 ) -> filing.FilingFacts:
     return filing.FilingFacts(
-        reception_number="R2027040100001",
+        reception_number="20270401-000001",
         kind=kind,
         kind_label=kind.label,
         person_count=3,
@@ -42,7 +43,82 @@ def _facts(
 
 
 def sample_event(mail_type: MailType) -> Event:
-    expires = datetime(2028, 4, 1, 0, 30, tzinfo=UTC)
+    """One sample per type (the first of its variants)."""
+    return next(v.event for v in VARIANTS if v.mail_type is mail_type)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way a mail type reads (officer reset vs own change, fix vs change, bulk vs single,
+    30 vs 7 days ...): `ens mail preview` and the golden tests render each."""
+
+    name: str
+    mail_type: MailType
+    event: Event
+
+
+# Password set 2027-04-01 09:30 JST: valid through 2028-04-01, so it stops working at 2028-04-02 00:00 JST.
+EXPIRES = datetime(2028, 4, 1, 15, 0, tzinfo=UTC)
+
+
+def _variants() -> list[Variant]:
+    by_officer_email = auth.EmailChanged(
+        meta=_meta("email-officer"),
+        auth_id="sample_Org-01",
+        organisation=ORG,
+        old_email="old-tanto@example.co.jp",
+        new_email="tanto@example.co.jp",
+        by_officer=True,
+    )
+    officer_reset = auth.PasswordChanged(
+        meta=_meta("password-officer"),
+        auth_id="sample_Org-01",
+        organisation=ORG,
+        email="tanto@example.co.jp",
+        by_officer=True,
+        password_expires_at=EXPIRES,
+    )
+    out = [Variant(t.value, t, _base_event(t)) for t in MailType]
+    out += [
+        Variant("email_changed.by_officer", MailType.EMAIL_CHANGED, by_officer_email),
+        Variant("email_changed_notice.by_officer", MailType.EMAIL_CHANGED_NOTICE, by_officer_email),
+        Variant("password_changed.by_officer", MailType.PASSWORD_CHANGED, officer_reset),
+        Variant(
+            "password_expiry_soon.30_days",
+            MailType.PASSWORD_EXPIRY_SOON,
+            auth.PasswordExpiryWarned(
+                meta=EventMeta(
+                    event_id="sample.expiry30.1.0", occurred_at=datetime(2028, 3, 1, 23, 0, tzinfo=UTC), source="sample"
+                ),
+                auth_id="sample_Org-01",
+                organisation=ORG,
+                email="tanto@example.co.jp",
+                password_expires_at=EXPIRES,
+                days_before=30,
+            ),
+        ),
+        Variant(
+            "filing_submitted.bulk",
+            MailType.FILING_SUBMITTED,
+            filing.FilingSubmitted(
+                meta=_meta("submitted-bulk"), filing=_facts().model_copy(update={"person_count": 300}), bulk=True
+            ),
+        ),
+        Variant(
+            "filing_changed.fix",
+            MailType.FILING_CHANGED,
+            filing.FilingChanged(
+                meta=_meta("changed-fix"),
+                filing=_facts(SCHOOL, filing.FilingKind.SCHOOL_PERIODIC_REPORT).model_copy(update={"version": 3}),
+                was_fix=True,
+            ),
+        ),
+    ]
+    return out
+
+
+def _base_event(mail_type: MailType) -> Event:
+    expires = EXPIRES
     match mail_type:
         case MailType.REGISTRATION_COMPLETE:
             return auth.AccountActivated(
@@ -81,6 +157,12 @@ def sample_event(mail_type: MailType) -> Event:
                 email="tanto@example.co.jp",
                 password_expires_at=expires,
                 days_before=7,
+            ).model_copy(
+                update={
+                    "meta": EventMeta(
+                        event_id="sample.expiry.1.0", occurred_at=datetime(2028, 3, 24, 23, 0, tzinfo=UTC), source="sample"
+                    )
+                }
             )
         case MailType.FILING_SUBMITTED:
             return filing.FilingSubmitted(meta=_meta("submitted"), filing=_facts(), bulk=False)
@@ -98,3 +180,5 @@ def sample_event(mail_type: MailType) -> Event:
 
 
 SAMPLE_DAY = date(2027, 4, 1)
+
+VARIANTS: list[Variant] = _variants()

@@ -57,8 +57,26 @@ class NotifierSettings(BaseSettings):
         max_length=60,
         description="Display name of the From address; up to 14 Japanese characters fit one encoded word.",
     )
+    subject_prefix: str = Field(
+        default="【電子届出システム】",
+        max_length=20,
+        description="What every subject starts with; short, so the subject's meaning fits a phone screen.",
+    )
     helpdesk: str = Field(
-        default="電子届出システムヘルプデスク（help-ens@example.jp）", description="Helpdesk contact in every mail."
+        default="電子届出システムヘルプデスク（help-ens@example.jp）",
+        description="The system's helpdesk (Q13, Q42, Q44): named by every mail but the registration mail.",
+    )
+    registration_helpdesk: str = Field(
+        default="利用者情報登録に係る電子届出システムヘルプデスク（registration-ens@example.jp）",
+        description="The registration helpdesk (Q21): named by the registration-complete mail (mail 1).",
+    )
+    receive_domain: str = Field(
+        default="ens.example.jp",
+        description="The domain whose mail free-mail and phone users must allow (Q38); mails 1 and 3 name it.",
+    )
+    login_url: str = Field(
+        default="https://ens.example.jp/",
+        description="Where users log in (and change their password, which mail 5 asks them to do).",
     )
 
     retry_delays_s: Annotated[tuple[float, ...], NoDecode] = Field(

@@ -38,8 +38,19 @@ def test_ens_mail_preview_renders_every_type_without_nats_or_smtp(tmp_path):
     runner = CliRunner()
     shown = runner.invoke(cli, ["mail", "preview", "password_changed"], env={"ENS_NATS_URL": "nats://127.0.0.1:1"})
     assert shown.exit_code == 0, shown.output
-    assert "Subject: 【出入国在留管理庁電子届出システム】パスワード変更のお知らせ" in shown.output
+    assert "Subject: 【電子届出システム】パスワード変更のお知らせ" in shown.output
     assert "お心当たりのない場合" in shown.output
+    officer = runner.invoke(cli, ["mail", "preview", "password_changed.by_officer"])
+    assert "Subject: 【電子届出システム】パスワード再設定のお知らせ" in officer.output and "申出書" in officer.output
+    every = runner.invoke(cli, ["mail", "preview"])
+    assert every.exit_code == 0 and every.output.count("==== ") == 16  # every variant of the nine types
+    for name in (
+        "password_expiry_soon.30_days",
+        "filing_submitted.bulk",
+        "filing_changed.fix",
+        "email_changed_notice.by_officer",
+    ):
+        assert f"==== {name} " in every.output
     eml = tmp_path / "m.eml"
     saved = runner.invoke(cli, ["mail", "preview", "filing_submitted", "--eml", str(eml)])
     assert saved.exit_code == 0 and eml.read_bytes().startswith(b"From: ")

@@ -40,15 +40,17 @@ def test_every_type_decodes_back_to_its_subject_names_and_bodies(mail_type):
     parsed = email.message_from_bytes(out.data, policy=policy.default)
     assert parsed.defects == []
     assert parsed["Subject"] == out.subject
-    assert out.subject.startswith(f"【{SETTINGS.system_name}】")
+    assert out.subject.startswith(SETTINGS.subject_prefix)
     assert parsed["To"] == mail.recipient
     assert parsed["From"].addresses[0].addr_spec == SETTINGS.sender
     assert parsed["From"].addresses[0].display_name == SETTINGS.sender_name
     assert parsed.get_content_type() == "multipart/alternative"
     plain, html = parsed.get_body(("plain",)), parsed.get_body(("html",))
-    assert plain.get_content() == out.text and html.get_content() == out.html
+    # The parts travel in their canonical form, CRLF line breaks (RFC 2046 4.1.1).
+    assert plain.get_content() == out.text.replace("\n", "\r\n") and html.get_content() == out.html.replace("\n", "\r\n")
     assert plain["Content-Transfer-Encoding"] == html["Content-Transfer-Encoding"] == "base64"
-    assert "送信専用" in out.text and SETTINGS.helpdesk in out.text and SETTINGS.helpdesk in out.html
+    helpdesk = SETTINGS.registration_helpdesk if mail_type is MailType.REGISTRATION_COMPLETE else SETTINGS.helpdesk
+    assert "送信専用" in out.text and helpdesk in out.text and helpdesk in out.html
     assert SETTINGS.system_name in out.text
     assert mail.context["organisation_name"] in out.text  # the organisation's long Japanese name
 

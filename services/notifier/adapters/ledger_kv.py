@@ -11,6 +11,7 @@ stream, without reading unrelated records.
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime, timedelta
 
 import nats.errors
@@ -126,3 +127,30 @@ class KvLedger:
         records = [_decode(value)[0] for _, value, _ in await kv_current(self._js, BUCKET, subject)]
         records.sort(key=lambda r: r.queued_at, reverse=True)
         return records[:limit]
+
+
+INSTALLATION_KEY = "installation"
+
+
+async def installation_id(kv: KeyValue) -> str:
+    """This installation's id, made once at its first start and kept in the ledger bucket: it
+    goes into every Message-ID, so two installations never send different mails under one id,
+    while a redelivered event's mail keeps its id across restarts. Written again at every start,
+    so the bucket's age limit (the delivery log's reach) never drops it from a running system."""
+    try:
+        entry = await kv.get(INSTALLATION_KEY)
+    except nats.js.errors.KeyNotFoundError:
+        entry = None
+    if entry is not None and entry.value:
+        value = entry.value.decode()
+        await kv.put(INSTALLATION_KEY, entry.value)
+        return value
+    candidate = secrets.token_hex(8)
+    try:
+        await kv.create(INSTALLATION_KEY, candidate.encode())
+        return candidate
+    except nats.js.errors.KeyWrongLastSequenceError:
+        # Another replica made it first this very moment: use its id.
+        won = await kv.get(INSTALLATION_KEY)
+        assert won.value is not None
+        return won.value.decode()

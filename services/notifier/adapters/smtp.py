@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import aiosmtplib
 
@@ -26,6 +27,19 @@ REFUSES_US = frozenset({530, 534, 535, 538})
 UNREACHABLE_PAUSE_S = 1.0
 
 
+def tls_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a failed connection (certificate not verified, handshake refused),
+    however aiosmtplib wrapped it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _failure(code: int | None, message: str) -> TemporaryFailure | PermanentFailure:
     if code is not None and 500 <= code < 600 and code not in REFUSES_US:
         return PermanentFailure(code, message)
@@ -37,6 +51,7 @@ class SmtpMailer:
         self._settings = settings
         self._local_hostname = local_hostname
         self._unreachable_until = 0.0
+        self._last_connect_failure = ""
         self.pipelined = 0  # mails sent with MAIL, RCPT and DATA in one write
         self._idle: asyncio.Queue[aiosmtplib.SMTP | PipelinedConnection | None] = asyncio.Queue()
         for _ in range(settings.pool_size):
@@ -63,7 +78,9 @@ class SmtpMailer:
         if loop.time() < self._unreachable_until:
             # Just failed to connect: during an outage, a backlog must not turn into a storm of
             # connection attempts; the mails wait their retry delay instead.
-            raise TemporaryFailure(None, "SMTP server unreachable (connection failed moments ago)")
+            raise TemporaryFailure(
+                None, f"not connecting again yet; the connection moments ago failed: {self._last_connect_failure}"
+            )
         conn = await self._idle.get()
         keep: aiosmtplib.SMTP | PipelinedConnection | None = None
         try:
@@ -76,9 +93,17 @@ class SmtpMailer:
                         await conn.connect()
                     except aiosmtplib.SMTPResponseException as exc:
                         raise TemporaryFailure(exc.code, exc.message) from None
-                    except (TimeoutError, aiosmtplib.SMTPException, OSError):
+                    except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
                         self._unreachable_until = loop.time() + UNREACHABLE_PAUSE_S
-                        raise
+                        tls = tls_error(exc)
+                        if tls is None:
+                            self._last_connect_failure = f"{exc.__class__.__name__}: {exc}"
+                            raise
+                        # Not "unreachable": the server answered, and TLS failed (a certificate
+                        # not signed by ENS_SMTP_CA_FILE, a name mismatch ...): a setting to fix.
+                        self._last_connect_failure = f"TLS: {tls}"
+                        log.error("SMTP %s:%s: TLS failed: %s", self._settings.host, self._settings.port, tls)
+                        raise TemporaryFailure(None, self._last_connect_failure) from None
                 if isinstance(conn, aiosmtplib.SMTP) and conn.is_ehlo_or_helo_needed:
                     await conn.ehlo(timeout=None)
                 if isinstance(conn, aiosmtplib.SMTP) and self._settings.pipelining and conn.supports_extension("pipelining"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from email.utils import format_datetime
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from contracts.notifier import MailType
 from services.notifier.domain.routing import MailRequest
 from services.notifier.settings import NotifierSettings
+from services.runtime.clock import JST_OFFSET, jp_date, jp_datetime, last_day_before
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 CRLF = "\r\n"
@@ -40,19 +41,22 @@ class UnsendableAddress(ValueError):
     """The recipient cannot be written into a mail this notifier sends (non-ASCII: no SMTPUTF8)."""
 
 
-# Japan has kept UTC+9 all year since 1951: a fixed offset formats the same as Asia/Tokyo for
-# any date a mail mentions, at a fraction of ZoneInfo's cost per conversion.
-JST_OFFSET = timezone(timedelta(hours=9), "JST")
+# The registration helpdesk answers for the registration mail (Q21); the system's helpdesk for
+# every other mail (Q13, Q42, Q44).
+REGISTRATION_MAILS = frozenset({MailType.REGISTRATION_COMPLETE})
 
 
 def _jst(value: datetime) -> str:
-    v = value.astimezone(JST_OFFSET)
-    return f"{v.year}年{v.month}月{v.day}日 {v.hour:02d}:{v.minute:02d}"
+    return jp_datetime(value)
 
 
 def _jst_date(value: datetime) -> str:
-    v = value.astimezone(JST_OFFSET)
-    return f"{v.year}年{v.month}月{v.day}日"
+    return jp_date(value.astimezone(JST_OFFSET).date())
+
+
+def _last_day(ends_at: datetime) -> str:
+    """A period that ends at `ends_at` (00:00 JST after its last day) as the agency writes it: the last valid day."""
+    return jp_date(last_day_before(ends_at))
 
 
 def build_environment(templates: Path = TEMPLATES) -> Environment:
@@ -68,12 +72,19 @@ def build_environment(templates: Path = TEMPLATES) -> Environment:
     )
     env.filters["jst"] = _jst
     env.filters["jst_date"] = _jst_date
+    env.filters["last_day"] = _last_day
     return env
 
 
 class Renderer:
-    def __init__(self, settings: NotifierSettings, env: Environment | None = None) -> None:
+    """`installation` goes into every Message-ID: ids derive from the event, so two installations
+    (a test one and production) would otherwise send different mails under one Message-ID, and
+    Gmail silently drops a Message-ID it has seen. The service passes the id it keeps in its
+    bucket (the same after a restart, so a redelivered event's mail keeps its id)."""
+
+    def __init__(self, settings: NotifierSettings, env: Environment | None = None, *, installation: str = "") -> None:
         self._settings = settings
+        self._installation = installation
         self._env = env or build_environment()
         self._domain = settings.sender.rpartition("@")[2]
         self._templates = {
@@ -81,19 +92,26 @@ class Renderer:
         }
 
     def message_id(self, mail_id: str) -> str:
+        if self._installation:
+            return f"<{mail_id}.{self._installation}@{self._domain}>"
         return f"<{mail_id}@{self._domain}>"
 
     def render(self, mail: MailRequest, composed_at: datetime) -> RenderedMail:
         """`composed_at` is when the mail was first queued, so a retried mail is the same bytes."""
+        s = self._settings
+        registration = mail.mail_type in REGISTRATION_MAILS
         ctx: dict[str, Any] = {
-            "system_name": self._settings.system_name,
-            "helpdesk": self._settings.helpdesk,
+            "system_name": s.system_name,
+            "helpdesk": s.registration_helpdesk if registration else s.helpdesk,
+            "helpdesk_topic": "利用者情報登録" if registration else "電子届出システムの操作",
+            "receive_domain": s.receive_domain,
+            "login_url": s.login_url,
             "organisation_name": None,
             **mail.context,
         }
         text_tmpl, html_tmpl = self._templates[mail.mail_type]
         title, _, text = text_tmpl.render(ctx).partition("\n")
-        subject = f"【{self._settings.system_name}】{title.strip()}"
+        subject = f"{s.subject_prefix}{title.strip()}"
         ctx["subject"] = subject
         html = html_tmpl.render(ctx)
         message_id = self.message_id(mail.mail_id)
@@ -145,15 +163,20 @@ def _word(text: str) -> str:
 
 
 def _base64_part(content_type: str, body: str) -> str:
+    # A text part's canonical form has CRLF line breaks (RFC 2046 4.1.1), and base64 carries the
+    # canonical form: a decoder must find CRLF inside, not bare LF.
+    canonical = body.replace("\r\n", "\n").replace("\n", CRLF)
     # encodebytes writes 76-column lines (RFC 2045) ending in LF, in C; SMTP wants CRLF.
-    encoded = base64.encodebytes(body.encode()).decode("ascii").replace("\n", CRLF)
+    encoded = base64.encodebytes(canonical.encode()).decode("ascii").replace("\n", CRLF)
     return f'Content-Type: {content_type}; charset="utf-8"{CRLF}Content-Transfer-Encoding: base64{CRLF}{CRLF}{encoded}'
 
 
 @lru_cache(maxsize=8)
 def from_header(sender_name: str, sender: str) -> str:
-    """The From line; the same for every mail, so encoded once."""
-    name = _encoded("From", sender_name) if not sender_name.isascii() else f'"{sender_name}"'
+    """The From line; the same for every mail, so encoded once. An ASCII name is a quoted-string
+    (RFC 5322 3.2.4): its quotes and backslashes escaped, so `ENS "Notice" Desk` stays one name."""
+    quoted = sender_name.replace("\\", "\\\\").replace('"', '\\"')
+    name = _encoded("From", sender_name) if not sender_name.isascii() else f'"{quoted}"'
     line = f"From: {name} <{sender}>"
     if CRLF in name or len(line) > 78:
         line = f"From: {name}{CRLF} <{sender}>"

@@ -16,6 +16,7 @@ from typing import Any
 from contracts import auth, filing
 from contracts.common import Event
 from contracts.notifier import MailType
+from services.runtime.clock import business_day, last_day_before
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ ROUTES: dict[type[Event], tuple[Route, ...]] = {
         Route(
             MailType.REGISTRATION_COMPLETE,
             lambda e: e.email,
-            lambda e: {**_account(e), "password_expires_at": e.password_expires_at},
+            lambda e: {**_account(e), "password_expires_at": e.password_expires_at, "activated_at": e.meta.occurred_at},
         ),
     ),
     auth.AuthIdReissued: (Route(MailType.AUTH_ID_REISSUE, lambda e: e.email, _account),),
@@ -87,12 +88,17 @@ ROUTES: dict[type[Event], tuple[Route, ...]] = {
         Route(
             MailType.EMAIL_CHANGED,
             lambda e: e.new_email,
-            lambda e: {**_account(e), "new_email": e.new_email, "changed_at": e.meta.occurred_at},
+            lambda e: {**_account(e), "new_email": e.new_email, "changed_at": e.meta.occurred_at, "by_officer": e.by_officer},
         ),
         Route(
             MailType.EMAIL_CHANGED_NOTICE,
             lambda e: e.old_email,
-            lambda e: {**_account(e), "new_email_masked": mask_address(e.new_email), "changed_at": e.meta.occurred_at},
+            lambda e: {
+                **_account(e),
+                "new_email_masked": mask_address(e.new_email),
+                "changed_at": e.meta.occurred_at,
+                "by_officer": e.by_officer,
+            },
         ),
     ),
     auth.PasswordChanged: (
@@ -111,7 +117,13 @@ ROUTES: dict[type[Event], tuple[Route, ...]] = {
         Route(
             MailType.PASSWORD_EXPIRY_SOON,
             lambda e: e.email,
-            lambda e: {**_account(e), "password_expires_at": e.password_expires_at, "days_before": e.days_before},
+            lambda e: {
+                **_account(e),
+                "password_expires_at": e.password_expires_at,
+                "days_before": e.days_before,
+                # A warning caught up late (SPEC §3) says how many days are really left.
+                "days_left": (last_day_before(e.password_expires_at) - business_day(e.meta.occurred_at)).days,
+            },
         ),
     ),
     filing.FilingSubmitted: (
