@@ -15,18 +15,23 @@ import click
 from contracts import auth as a
 from contracts.organisations import OrganisationKind
 from ens.clientutil import ask_secret, call, clear_session, cli_settings, json_option, save_session, session_token
-from services.runtime.clock import JST
+from services.runtime.clock import JST, jp_date, last_day_before
 
 
 def _jst(moment: datetime | None) -> str:
     return moment.astimezone(JST).strftime("%Y-%m-%d %H:%M JST") if moment else "-"
 
 
+def _last_day(ends_at: datetime | None) -> str:
+    """A period's end as every mail and message shows it: its last valid day (Japan time)."""
+    return f"{jp_date(last_day_before(ends_at))}まで" if ends_at else "-"
+
+
 def login_text(reply: a.LoginResult) -> str:
     lines = [
         f"ログインしました: {reply.auth_id}（{'職員' if reply.role == 'officer' else '機関'}）",
         f"  セッション有効期限: 無操作 {_jst(reply.idle_expires_at)} / 最長 {_jst(reply.absolute_expires_at)}",
-        f"  パスワード有効期限: {_jst(reply.password_expires_at)}",
+        f"  パスワード有効期限: {_last_day(reply.password_expires_at)}",
     ]
     for notice in reply.notices:
         lines.append(f"お知らせ: {notice.title}\n  {notice.body}")
@@ -49,8 +54,8 @@ def account_text(reply: a.AccountView) -> str:
         ("登録日時", _jst(acc.registered_at)),
         ("有効日", str(acc.effective_on or "-")),
         ("最終利用", _jst(acc.last_used_at)),
-        ("パスワード有効期限", _jst(acc.password_expires_at)),
-        ("認証ID有効期限", _jst(acc.account_expires_at)),
+        ("パスワード有効期限", _last_day(acc.password_expires_at)),
+        ("認証ID有効期限", _last_day(acc.account_expires_at)),
         ("連続ログイン失敗", str(acc.failed_logins)),
         ("ロック解除", _jst(acc.locked_until)),
     ]
@@ -65,6 +70,47 @@ def notices_text(reply: a.NoticeList) -> str:
 
 def ok_text(message: str) -> Callable[[object], str]:
     return lambda _reply: message
+
+
+CHANNELS = {
+    "counter": a.RequestChannel.COUNTER,
+    "post": a.RequestChannel.POST,
+    "窓口": a.RequestChannel.COUNTER,
+    "郵送": a.RequestChannel.POST,
+}
+
+
+def request_options(*, required: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Where the organisation's request came from (窓口 or 郵送, bureau, form reference): it goes
+    into the audit trail as evidence (Q17). All three together, or (where optional) none."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        for option in reversed(
+            [
+                click.option(
+                    "--channel",
+                    type=click.Choice(list(CHANNELS)),
+                    required=required,
+                    help="How the request came: counter (窓口) or post (郵送).",
+                ),
+                click.option("--bureau", required=required, help="Regional bureau that received it, e.g. 東京出入国在留管理局."),
+                click.option("--form-ref", "form_ref", required=required, help="Reference number of the request form."),
+            ]
+        ):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def provenance(channel: str | None, bureau: str | None, form_ref: str | None) -> a.RequestProvenance | None:
+    given = [v for v in (channel, bureau, form_ref) if v]
+    if not given:
+        return None
+    if len(given) != 3:
+        raise click.UsageError("--channel, --bureau and --form-ref go together.")
+    assert channel is not None and bureau is not None and form_ref is not None
+    return a.RequestProvenance(channel=CHANNELS[channel], bureau=bureau, form_reference=form_ref)
 
 
 def register(cli: click.Group) -> None:
@@ -134,9 +180,21 @@ def register(cli: click.Group) -> None:
     @click.option("--name", required=True, help="Organisation name.")
     @click.option("--auth-id", required=True, help="The auth ID the organisation chose.")
     @click.option("--email", required=True, help="Contact e-mail address.")
+    @request_options(required=False)
     @json_option
-    def account_register(organisation_id: str, kind: str, name: str, auth_id: str, email: str, as_json: bool) -> None:
-        """Register an organisation's account (takes effect the next day); the initial password is asked for."""
+    def account_register(
+        organisation_id: str,
+        kind: str,
+        name: str,
+        auth_id: str,
+        email: str,
+        channel: str | None,
+        bureau: str | None,
+        form_ref: str | None,
+        as_json: bool,
+    ) -> None:
+        """Register an organisation's account (takes effect the next day); the password from its form is asked for."""
+        request = provenance(channel, bureau, form_ref)
         password = ask_secret("初期パスワード", confirm=True)
         cmd = a.RegisterAccount(
             session_token=session_token(),
@@ -144,8 +202,11 @@ def register(cli: click.Group) -> None:
             auth_id=auth_id,
             initial_password=password,
             email=email,
+            request=request,
         )
-        call(lambda c: c.call(cmd), as_json, lambda r: f"登録しました: {r.auth_id}（{r.effective_on} 09:00 に有効になります）")
+        call(
+            lambda c: c.call(cmd), as_json, lambda r: f"登録しました: {r.auth_id}（{jp_date(r.effective_on)}から有効になります）"
+        )
 
     @account.command("show")
     @click.option("--auth-id", default=None)
@@ -158,31 +219,67 @@ def register(cli: click.Group) -> None:
 
     @account.command("reissue-id")
     @click.argument("organisation_id")
+    @request_options(required=False)
     @json_option
-    def account_reissue(organisation_id: str, as_json: bool) -> None:
+    def account_reissue(
+        organisation_id: str, channel: str | None, bureau: str | None, form_ref: str | None, as_json: bool
+    ) -> None:
         """Mail the organisation's account holder its auth ID (認証ID再通知)."""
-        cmd = a.ReissueAuthId(session_token=session_token(), organisation_id=organisation_id)
+        request = provenance(channel, bureau, form_ref)
+        cmd = a.ReissueAuthId(session_token=session_token(), organisation_id=organisation_id, request=request)
         call(lambda c: c.call(cmd), as_json, ok_text("認証IDを再通知しました。"))
 
     @account.command("set-password")
     @click.argument("auth_id")
+    @request_options(required=False)
     @json_option
-    def account_set_password(auth_id: str, as_json: bool) -> None:
-        """Set a new password for AUTH_ID (clears its lockout); the password is asked for."""
+    def account_set_password(auth_id: str, channel: str | None, bureau: str | None, form_ref: str | None, as_json: bool) -> None:
+        """Set the new password written on AUTH_ID's request form (clears its lockout); it is asked for."""
+        request = provenance(channel, bureau, form_ref)
         password = ask_secret("新しいパスワード", confirm=True)
-        cmd = a.SetPassword(session_token=session_token(), auth_id=auth_id, new_password=password)
+        cmd = a.SetPassword(session_token=session_token(), auth_id=auth_id, new_password=password, request=request)
         call(lambda c: c.call(cmd), as_json, ok_text(f"{auth_id} のパスワードを設定しました。"))
 
     @account.command("deregister")
     @click.argument("auth_id")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+    @request_options(required=False)
     @json_option
-    def account_deregister(auth_id: str, yes: bool, as_json: bool) -> None:
+    def account_deregister(
+        auth_id: str, yes: bool, channel: str | None, bureau: str | None, form_ref: str | None, as_json: bool
+    ) -> None:
         """Deregister (抹消) AUTH_ID: it stops working at once and its sessions end."""
+        request = provenance(channel, bureau, form_ref)
         if not yes and sys.stdin.isatty():
             click.confirm(f"{auth_id} を抹消します。よろしいですか？", abort=True)
-        cmd = a.Deregister(session_token=session_token(), auth_id=auth_id)
+        cmd = a.Deregister(session_token=session_token(), auth_id=auth_id, request=request)
         call(lambda c: c.call(cmd), as_json, ok_text(f"{auth_id} を抹消しました。"))
+
+    @account.command("change-email")
+    @click.argument("auth_id")
+    @click.argument("new_email")
+    @request_options(required=True)
+    @json_option
+    def account_change_email(auth_id: str, new_email: str, channel: str, bureau: str, form_ref: str, as_json: bool) -> None:
+        """On the organisation's request, change AUTH_ID's e-mail address to NEW_EMAIL (mail to the new address, notice to the old)."""
+        request = provenance(channel, bureau, form_ref)
+        assert request is not None
+        cmd = a.ChangeAccountEmail(session_token=session_token(), auth_id=auth_id, new_email=new_email, request=request)
+        call(lambda c: c.call(cmd), as_json, ok_text(f"{auth_id} のメールアドレスを {new_email} に変更しました。"))
+
+    @account.command("change-details")
+    @click.argument("organisation_id")
+    @click.option("--name", required=True, help="The organisation's registered name from now on.")
+    @request_options(required=True)
+    @json_option
+    def account_change_details(organisation_id: str, name: str, channel: str, bureau: str, form_ref: str, as_json: bool) -> None:
+        """On the organisation's request, change its registered details (機関名)."""
+        request = provenance(channel, bureau, form_ref)
+        assert request is not None
+        cmd = a.ChangeOrganisationDetails(
+            session_token=session_token(), organisation_id=organisation_id, name=name, request=request
+        )
+        call(lambda c: c.call(cmd), as_json, account_text)
 
     @cli.group("notice")
     def notice() -> None:
