@@ -24,7 +24,7 @@ from contracts.client import CommandRefused, EnsClient
 from contracts.common import Command, ErrorCode, Reply
 from contracts.organisations import OrganisationKind
 from ens.embedded import MailSink, NatsServerProcess, free_port
-from services.runtime.clock import FakeClock, business_day, jst_at
+from services.runtime.clock import FakeClock, business_day, jp_date, jst_at, last_day_before
 
 R = TypeVar("R", bound=Reply)
 
@@ -37,6 +37,10 @@ ORG_PW_2 = "Better#Pass2028"
 SCHOOL_ID = "4010001000036"
 SCHOOL_AUTH_ID = "nihongo-gakuin"
 SCHOOL_PW = "School#Pass2027"
+AT_COUNTER = auth.RequestProvenance(
+    channel=auth.RequestChannel.COUNTER, bureau="東京出入国在留管理局", form_reference="東-2027-000123"
+)
+BY_POST = auth.RequestProvenance(channel=auth.RequestChannel.POST, bureau="東京出入国在留管理局", form_reference="郵-2027-000045")
 
 
 def _latin_name(i: int) -> str:
@@ -79,7 +83,7 @@ class Story:
         """Move to 09:00 JST the next business day and let the scheduler's daily jobs run."""
         tomorrow = business_day(self.clock.now()) + timedelta(days=1)
         self.clock.set(jst_at(tomorrow, time(9, 0)))
-        self.say(f"  - 翌日 {tomorrow.isoformat()} 09:00 JST: スケジューラが登録を有効化")
+        self.say(f"  - 翌日 {jp_date(tomorrow)} 09:00: スケジューラが登録を有効化")
         await self.c.call(scheduler.RunJob(job=scheduler.JobName.ACTIVATE_REGISTRATIONS, as_of=self.clock.now()))
 
     async def play(self) -> None:
@@ -105,6 +109,7 @@ class Story:
                 auth_id=ORG_AUTH_ID,
                 initial_password=ORG_PW,
                 email="tanto@sample.example.jp",
+                request=AT_COUNTER,
             ),
         )
         await self.refused("登録当日のログイン", auth.Login(auth_id=ORG_AUTH_ID, password=ORG_PW), ErrorCode.REGISTRATION_PENDING)
@@ -132,7 +137,10 @@ class Story:
             "パスワード変更", auth.ChangePassword(session_token=session, current_password=ORG_PW, new_password=ORG_PW_2)
         )
         await self.step("メールアドレス変更", auth.ChangeEmail(session_token=session, new_email="shin-tanto@sample.example.jp"))
-        await self.step("職員が認証IDを再通知", auth.ReissueAuthId(session_token=officer, organisation_id=ORG_ID))
+        await self.step(
+            "職員が認証IDを再通知（郵送の申出）",
+            auth.ReissueAuthId(session_token=officer, organisation_id=ORG_ID, request=BY_POST),
+        )
 
         say("4. 届出・報告")
         persons = [
@@ -181,6 +189,7 @@ class Story:
                 auth_id=SCHOOL_AUTH_ID,
                 initial_password=SCHOOL_PW,
                 email="kyomu@school.example.jp",
+                request=AT_COUNTER,
             ),
         )
         await self.next_morning()
@@ -195,9 +204,25 @@ class Story:
                 ),
             )
         ).filing
+        say("  申出に基づく職員の変更（窓口又は郵送、受付官署、届出書の受付番号を監査証跡に記録）")
+        await self.step(
+            "職員がメールアドレスを変更（郵送の申出）",
+            auth.ChangeAccountEmail(
+                session_token=officer, auth_id=SCHOOL_AUTH_ID, new_email="kyomu-shin@school.example.jp", request=BY_POST
+            ),
+        )
+        renamed = await self.step(
+            "職員が機関の登録事項（機関名）を変更（窓口の申出）",
+            auth.ChangeOrganisationDetails(
+                session_token=officer, organisation_id=SCHOOL_ID, name="サンプル国際日本語学院", request=AT_COUNTER
+            ),
+        )
+        say(
+            f"    登録内容: {renamed.account.organisation.name if renamed.account.organisation else '-'} / {renamed.account.email}"
+        )
         returned = (
             await self.step(
-                "職員が修正依頼（返却）",
+                "職員が修正依頼（返却）: 修正依頼メールは変更後の登録アドレスへ",
                 filing.ReturnFiling(
                     session_token=officer,
                     reception_number=report.reception_number,
@@ -221,9 +246,16 @@ class Story:
         officer = (await c.call(auth.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
         account = (await c.call(auth.GetAccount(session_token=officer, auth_id=ORG_AUTH_ID))).account
         assert account.password_expires_at is not None  # an active account has a password that expires
-        expires_on = business_day(account.password_expires_at)
-        self.clock.set(jst_at(expires_on - timedelta(days=30), time(9, 0)))
-        self.say(f"  - {business_day(self.clock.now()).isoformat()}: 有効期限30日前の警告を送信")
+        last_day = last_day_before(account.password_expires_at)
+        self.say(f"  - パスワードの有効期限: {jp_date(last_day)}（変更した日の翌日から数えて1年）")
+        await self.refused(
+            "未来の基準時刻でのジョブ実行（強制しない限り）",
+            scheduler.RunJob(job=scheduler.JobName.PASSWORD_EXPIRY_WARNINGS, as_of=self.clock.now() + timedelta(days=1)),
+            ErrorCode.VALIDATION,
+        )
+        # The 30-day warning's day passes while the scheduler is down; the next run sends it, once.
+        self.clock.set(jst_at(last_day - timedelta(days=28), time(9, 0)))
+        self.say(f"  - {jp_date(business_day(self.clock.now()))}: 30日前の警告日を逃した後の実行で警告を送信")
         await c.call(scheduler.RunJob(job=scheduler.JobName.PASSWORD_EXPIRY_WARNINGS, as_of=self.clock.now()))
 
     started: datetime = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
