@@ -127,9 +127,13 @@ class AccountState(Message):
         default=None, description="Last successful login (UTC); a year without one expires the account."
     )
     password_set_at: AwareDatetime | None = Field(default=None, description="When the password was last set (UTC).")
-    password_expires_at: AwareDatetime | None = Field(default=None, description="When the password stops working (UTC).")
+    password_expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it.",
+    )
     account_expires_at: AwareDatetime | None = Field(
-        default=None, description="When the account expires if unused until then (UTC)."
+        default=None,
+        description="When the account expires if unused until then (UTC): 00:00 JST after the last valid day, 1 year counted in days from the day of last use (Q27).",
     )
     failed_logins: int = Field(default=0, description="Failed logins in a row since the last success.")
     locked_until: AwareDatetime | None = Field(default=None, description="Locked until this time (UTC); absent when not locked.")
@@ -154,7 +158,8 @@ class LoginResult(Reply):
         description="The session ends at this time (UTC) whatever happens (ENS_AUTH_SESSION_ABSOLUTE_HOURS after login, 8 by default)."
     )
     password_expires_at: AwareDatetime | None = Field(
-        default=None, description="When the password stops working (UTC), if it expires."
+        default=None,
+        description="When the password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it.",
     )
     notices: list[Notice] = Field(default_factory=list, description="Current notices (お知らせ).")
 
@@ -436,7 +441,9 @@ class AccountActivated(Event):
     auth_id: str = Field(description="The activated account's auth ID.")
     organisation: Organisation = Field(description="The account's organisation.")
     email: str = Field(description="The registered address; mail 1 goes there.")
-    password_expires_at: AwareDatetime = Field(description="When the initial password stops working (UTC).")
+    password_expires_at: AwareDatetime = Field(
+        description="When the initial password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it."
+    )
 
 
 class AuthIdReissued(Event):
@@ -467,7 +474,9 @@ class PasswordChanged(Event):
     organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
     email: str = Field(description="The registered address; mail 4 goes there.")
     by_officer: bool = Field(description="True when an officer set it.")
-    password_expires_at: AwareDatetime = Field(description="When the new password stops working (UTC).")
+    password_expires_at: AwareDatetime = Field(
+        description="When the new password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it."
+    )
 
 
 class PasswordExpiryWarned(Event):
@@ -477,7 +486,9 @@ class PasswordExpiryWarned(Event):
     auth_id: str = Field(description="The account warned.")
     organisation: Organisation | None = Field(default=None, description="The account's organisation; absent for officers.")
     email: str = Field(description="The registered address; mail 5 goes there.")
-    password_expires_at: AwareDatetime = Field(description="When the password stops working (UTC).")
+    password_expires_at: AwareDatetime = Field(
+        description="When the password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it."
+    )
     days_before: int = Field(description="Which warning this is: days before the password's last valid day (30 or 7 by default).")
 
 
