@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from contracts.notifier import DeliveryStatus, MailType
-from services.notifier.adapters.ledger_kv import BUCKET, KvLedger
+from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, installation_id
 from services.notifier.domain.ledger import ClaimOutcome
 from services.notifier.domain.routing import MailRequest
 from services.runtime.nats import ensure_kv
@@ -122,3 +122,13 @@ async def test_a_query_racing_with_updates_lists_each_mail_once_in_its_latest_st
             assert len(ids) == len(mails)
     finally:
         await churner
+
+
+async def test_the_installation_id_is_made_once_kept_across_restarts_and_not_shared_by_another_bucket(nc):
+    js = nc.jetstream()
+    kv = await ensure_kv(js, BUCKET, history=8)
+    first = await asyncio.gather(*(installation_id(kv) for _ in range(5)))  # replicas starting together
+    assert len(set(first)) == 1 and len(first[0]) == 16
+    assert await installation_id(await ensure_kv(js, BUCKET, history=8)) == first[0]  # a restart
+    other = await ensure_kv(js, "notifier_ledger_other_installation", history=8)
+    assert await installation_id(other) != first[0]

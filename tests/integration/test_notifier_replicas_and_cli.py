@@ -59,7 +59,7 @@ async def test_ens_mail_log_shows_what_the_helpdesk_needs_and_refuses_without_a_
     assert code == 0
     (record,) = json.loads(out)["records"]
     assert record["mail_id"] == mail.mail_id and record["status"] == "sent" and record["smtp_code"] == 250
-    assert record["recipient"] == mail.recipient and record["message_id"].startswith(f"<{mail.mail_id}@")
+    assert record["recipient"] == mail.recipient and record["message_id"].startswith(f"<{mail.mail_id}.")
     assert text_code == 0
     assert "送信済み" in text and mail.recipient in text and "250" in text and "報告の修正依頼" in text
     assert bad_code == 1 and "検索条件" in bad_err and "auth_id" in bad_err
