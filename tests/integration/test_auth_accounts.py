@@ -245,13 +245,16 @@ async def test_expiry_warnings_go_once_per_password_and_day_and_not_after_a_chan
         view = (await client.call(c.GetAccount(session_token=await officer_again(client), auth_id="org-user1"))).account
         expires = view.password_expires_at
         day_30 = expires - timedelta(days=30)
+        clock.set(day_30)  # a job is run as of now (a future as-of is refused)
         first = await client.call(c.SendPasswordExpiryWarnings(as_of=day_30, days_before=[30, 7]))
+        clock.set(day_30 + timedelta(hours=1))
         again = await client.call(c.SendPasswordExpiryWarnings(as_of=day_30 + timedelta(hours=1), days_before=[30, 7]))
         assert first.details["30"] >= 1 and again.changed == 0
         # The password is changed in time: no 7-day warning for the old one.
         clock.set(expires - timedelta(days=20))
         session = (await client.call(c.Login(auth_id="org-user1", password=ORG_PW))).session_token
         await client.call(c.ChangePassword(session_token=session, current_password=ORG_PW, new_password=NEW_PW))
+        clock.set(expires - timedelta(days=7))
         seven = await client.call(c.SendPasswordExpiryWarnings(as_of=expires - timedelta(days=7), days_before=[7]))
         warned = [e for e in await events(nc) if e["subject"] == c.PasswordExpiryWarned.SUBJECT]
     assert [(e["auth_id"], e["days_before"]) for e in warned if e["auth_id"] == "org-user1"] == [("org-user1", 30)]

@@ -127,10 +127,13 @@ async def test_activation_batch_survives_sigkill_and_mails_each_account_once(nat
                 for i, auth_id in enumerate(ids)
             )
         )
+        # Tomorrow's batch on the process's real clock: run now as an operator would, forced.
         as_of = jst_at(regs[0].effective_on, time(9, 0))
         batch = asyncio.ensure_future(
             nc.request(
-                c.ActivateDueRegistrations.SUBJECT, c.ActivateDueRegistrations(as_of=as_of).model_dump_json().encode(), timeout=30
+                c.ActivateDueRegistrations.SUBJECT,
+                c.ActivateDueRegistrations(as_of=as_of, force=True).model_dump_json().encode(),
+                timeout=30,
             )
         )
         if kill_at == "first_event":
@@ -147,7 +150,7 @@ async def test_activation_batch_survives_sigkill_and_mails_each_account_once(nat
 
         proc = start_auth(nats_url, log)
         await until_up(client, proc)
-        await client.call(c.ActivateDueRegistrations(as_of=as_of))
+        await client.call(c.ActivateDueRegistrations(as_of=as_of, force=True))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
         while sum((seen := await activated_events(nc)).values()) < len(ids) and loop.time() < deadline:

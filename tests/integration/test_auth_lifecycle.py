@@ -87,7 +87,8 @@ async def test_registration_takes_effect_at_the_next_day_batch_and_mails_once(na
         assert pending.code == ErrorCode.REGISTRATION_PENDING
 
         # 2027-04-02 08:59 JST: the day has come but not the batch time.
-        early = await client.call(c.ActivateDueRegistrations(as_of=datetime(2027, 4, 1, 23, 59, tzinfo=UTC)))
+        clock.set(datetime(2027, 4, 1, 23, 59, tzinfo=UTC))
+        early = await client.call(c.ActivateDueRegistrations(as_of=clock.now()))
         assert early.changed == 0
         clock.set(datetime(2027, 4, 2, 0, 0, tzinfo=UTC))  # 09:00 JST
         first = await client.call(c.ActivateDueRegistrations(as_of=clock.now()))
