@@ -285,8 +285,9 @@ def status(services: tuple[str, ...], as_json: bool) -> None:
                     click.echo(f"{r['service']:<10} DOWN  (no answer)")
                 elif r["ready"] is False:
                     click.echo(f"{r['service']:<10} up    NOT READY  {r['instance']}  {'; '.join(r['not_ready_because'])}")
-                else:
-                    click.echo(f"{r['service']:<10} up    ready      {r['instance']}  {', '.join(r['owns'])}")
+                else:  # None: a replica still starting, or one older than readiness in its status
+                    state = "ready" if r["ready"] else "-"
+                    click.echo(f"{r['service']:<10} up    {state:<9}  {r['instance']}  {', '.join(r['owns'])}")
         return 1 if bad else 0
 
     sys.exit(asyncio.run(ask()))

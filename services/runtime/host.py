@@ -97,6 +97,7 @@ class Host:
     started_at: datetime = field(init=False, default_factory=lambda: datetime.now(UTC))
     micros: dict[str, MicroService] = field(init=False, default_factory=dict)
     probe: health.ProbeServer | None = field(init=False, default=None)
+    serving: bool = field(init=False, default=False)  # start-up done: status answers with readiness
 
     def __post_init__(self) -> None:
         metrics.set_enabled(self.settings.metrics)
@@ -123,6 +124,7 @@ class Host:
             for broker in self.brokers.values():
                 await broker.start()
             await self._await_own_subscriptions()
+            self.serving = True
             for service in self.services:
                 self.micros[service.name] = await micro.start(
                     self.contexts[service.name].nc,
@@ -162,6 +164,7 @@ class Host:
                         raise TimeoutError(f"{service.name} did not answer its status subject") from None
 
     async def stop(self) -> None:
+        self.serving = False
         if self.probe is not None:
             await self.probe.stop()
             self.probe = None
@@ -189,6 +192,14 @@ class Host:
         self.contexts = {}
 
     async def status(self, service: Service) -> ServiceStatus:
+        if not self.serving:  # start-up asking its own subscriptions: up is all it needs to know
+            return ServiceStatus(
+                service=service.name,
+                instance=self.instance,
+                version=package_version(),
+                started_at=self.started_at,
+                owns=service.owns(),
+            )
         checks = await self.readiness(service)
         return ServiceStatus(
             service=service.name,
