@@ -23,9 +23,10 @@ from nats.js import JetStreamContext
 
 log = logging.getLogger("ens.health")
 
-# A live loop fetches at least every few seconds (fetch timeouts are ≤ 1 s); one that has not
-# come back for this long is stuck.
-STALE_AFTER_S = 30.0
+# A live loop fetches every second or more often (fetch timeouts are ≤ 1 s), unless all its
+# slots are taken by mails waiting on a slow SMTP server (up to ENS_SMTP_TIMEOUT_S, 30 s): one
+# that has not come back for longer than that is stuck.
+STALE_AFTER_S = 120.0
 
 
 @dataclass(frozen=True)
