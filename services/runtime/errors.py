@@ -217,7 +217,7 @@ async def _audit_refusal(broker: Any, subject: str, envelope: dict[str, Any], cl
     parts = subject.split(".")
     service = parts[2] if len(parts) > 2 else "unknown"
     known = _command_for(subject)
-    command = known.__name__ if known is not None else "(unknown)"
+    command = known.__name__ if known is not None else limits.bounded_token(parts[-1])
     fields = [str(f["field"])[:MAX_STRING] for f in envelope["error"]["fields"][:MAX_AUDITED_FIELDS]]
     record = AuditRecord(
         at=clock.now(),

@@ -188,5 +188,11 @@ def _string(value: str, path: tuple[str, ...], name: str | None) -> Iterator[Vio
         yield Violation(_dotted(path), "control_character", "制御文字（NUL等）は入力できません。")
 
 
+def bounded_token(text: str, limit: int = 64) -> str:
+    """A subject token as a name in a log or an audit record: bounded, printable."""
+    cut = text[:limit]
+    return cut if cut.isprintable() else cut.encode("unicode_escape").decode()[:limit]
+
+
 def _dotted(path: tuple[str, ...]) -> str:
     return ".".join(path) or "(body)"

@@ -327,7 +327,10 @@ async def test_oversized_or_malformed_ids_are_refused_cleanly_never_as_internal_
     async with running(["auth"], nats_url, clock=clock):
         officer = await make_officer(client)
         huge = "A" * 20_000
-        assert (await refused(client.call(c.Login(auth_id=huge, password=ORG_PW)))).code == ErrorCode.LOGIN_FAILED
+        # Over the edge's bound (services/runtime/limits.py): refused before it is read, naming the field;
+        # no auth ID that long can exist, so the answer tells nothing about which IDs do.
+        too_long = await refused(client.call(c.Login(auth_id=huge, password=ORG_PW)))
+        assert too_long.code == ErrorCode.VALIDATION and [f.field for f in too_long.error.fields] == ["auth_id"]
         assert (await refused(client.call(c.Login(auth_id="a.b>*c d", password=ORG_PW)))).code == ErrorCode.LOGIN_FAILED
         for cmd in (
             c.GetAccount(session_token=officer, auth_id=huge),
@@ -336,7 +339,7 @@ async def test_oversized_or_malformed_ids_are_refused_cleanly_never_as_internal_
             c.ReissueAuthId(session_token=officer, organisation_id="x" * 5000),
         ):
             err = await refused(client.call(cmd))
-            assert err.code == ErrorCode.NOT_FOUND and err.error.fields, cmd
+            assert err.code in (ErrorCode.NOT_FOUND, ErrorCode.VALIDATION) and err.error.fields, cmd
         assert (await refused(client.call(c.SetPassword(session_token=officer, auth_id=huge, new_password=ORG_PW)))).code in (
             ErrorCode.NOT_FOUND,
             ErrorCode.VALIDATION,

@@ -317,7 +317,7 @@ async def test_bulk_csv_in_cp932_and_utf8_with_bom_is_accepted_and_bad_files_sto
             assert accepted.filing.person_count == 2
         detail = await client.call(f.GetFiling(session_token=w.school_a, reception_number=accepted.filing.reception_number))
         assert detail.persons[0].nationality == "VNM" and detail.persons[0].residence_card_number == "AB12345678CD"
-        assert detail.persons[0].remarks == "コンビニ勤務"
+        assert detail.persons[0].remarks == "ｺﾝﾋﾞﾆ勤務"  # 備考 as written (docs/BULK-TEMPLATE.md)
 
         bad = await refused(
             client.call(
