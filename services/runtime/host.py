@@ -222,7 +222,7 @@ class Host:
             return [health.Check("started", False, "not started")]
         broker = self.brokers[service.name]
         checks = [
-            health.Check("nats", ctx.nc.is_connected, "" if ctx.nc.is_connected else f"state {ctx.nc._status}"),
+            health.Check("nats", ctx.nc.is_connected, _connection_state(ctx.nc)),
             _broker_check(broker),
         ]
         if not ctx.nc.is_connected:
@@ -287,6 +287,12 @@ def _endpoints(service: Service) -> micro.Endpoints:
     endpoints = found if isinstance(found, micro.Endpoints) else micro.Endpoints(service.name)
     endpoints.add("ServiceStatusRequest", subjects.status(service.name))
     return endpoints
+
+
+def _connection_state(nc: Nats) -> str:
+    if nc.is_connected:
+        return ""
+    return "reconnecting" if nc.is_reconnecting else "closed" if nc.is_closed else "not connected"
 
 
 def _broker_check(broker: NatsBroker) -> health.Check:
