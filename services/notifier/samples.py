@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from contracts import auth, filing
+from contracts import auth, filing, subjects
 from contracts.common import Event, EventMeta
 from contracts.notifier import MailType
 from contracts.organisations import OrganisationKind
@@ -181,4 +181,12 @@ def _base_event(mail_type: MailType) -> Event:
 
 SAMPLE_DAY = date(2027, 4, 1)
 
-VARIANTS: list[Variant] = _variants()
+def _owned(variant: Variant) -> Variant:
+    """Samples say the service that owns their subject made them, as every real event does
+    (the notifier mails no event whose source is not its subject's owner)."""
+    owner = subjects.event_owner(variant.event.SUBJECT) or "sample"
+    meta = variant.event.meta.model_copy(update={"source": owner})
+    return Variant(variant.name, variant.mail_type, variant.event.model_copy(update={"meta": meta}))
+
+
+VARIANTS: list[Variant] = [_owned(v) for v in _variants()]

@@ -56,7 +56,7 @@ def smtp_env(monkeypatch, mail_sink):
     return mail_sink
 
 
-MAIL_KINDS = {"利用者情報登録完了": 1, "パスワード変更": 4, "有効期限が近づいています": 5}
+MAIL_KINDS = {"利用者情報登録完了": 1, "パスワード変更": 4, "パスワード再設定": 4, "パスワード有効期限切れ間近": 5}
 
 
 async def mails_delivered(nc, sink, within: float = 20.0) -> Counter:
