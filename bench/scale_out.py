@@ -8,8 +8,9 @@ replica is its own `python -m ens run SERVICE` process, as deployed, with its ow
 (or none with `--metrics off`). Rounds alternate 1 and 2 replicas, so a change in the machine's
 load hits both alike; figures are the medians of the rounds.
 
-- notifier: a backlog of `--mails` events of every type, then the replicas start; mails/s from
-  the ledger's own first and last 250 (bench/notifier.py's method and helpers).
+- notifier: the replicas start, then `--mails` events of every type are published at once;
+  mails/s from the ledger's own first and last 250 (bench/notifier.py's helpers); CPU per mail
+  of the replicas from /proc, start-up left out.
 - auth: `--logins` real logins (argon2id verify, account and session writes, audit) with 8 x
   cores in flight (bench/login.py's accounts and load); beside each round, the bare argon2id
   verify rate on as many threads as cores, the ceiling.
@@ -81,10 +82,11 @@ async def start_notifier(url: str, port: int, log: Path, env: dict[str, str]) ->
 
 
 async def notifier_round(js, url: str, sink, work: Path, replicas: int, mails_wanted: int, metrics: bool) -> dict:
+    """The replicas first, then the backlog: their CPU is counted from the first event on, start-up
+    left out (it would otherwise weigh as much as a few thousand mails)."""
     tag = f"{uuid.uuid4().hex[:8]}-{replicas}"
     backlog = [event(i, tag) for i in range(mails_wanted)]
     mails = sum(len(mails_for(e)) for e in backlog)
-    await notifier_bench.publish_all(js, backlog)
     procs = []
     try:
         # All at once, as bench/notifier.py starts them, so the measured span has every replica.
@@ -94,8 +96,10 @@ async def notifier_round(js, url: str, sink, work: Path, replicas: int, mails_wa
                 *(start_notifier(url, sink.port, work / f"notifier-{replicas}-{i}.log", env) for i, env in enumerate(envs))
             )
         )
+        cpu0 = sum(notifier_bench.cpu_seconds(p.pid) for p in procs)
+        await notifier_bench.publish_all(js, backlog)
         await notifier_bench.settled(js)
-        cpu = sum(notifier_bench.cpu_seconds(p.pid) for p in procs)
+        cpu = sum(notifier_bench.cpu_seconds(p.pid) for p in procs) - cpu0
     finally:
         await notifier_bench.stop_all(procs)
     sent = [
