@@ -214,3 +214,18 @@ async def test_the_cron_triggers_fire_each_job_at_its_japan_time(nats_url, clock
             continue
         local = at.astimezone(JST)
         assert (local.hour, local.minute) == ((3, 30) if name == "purge_filings" else (9, 0)), name
+
+
+async def test_the_start_up_catch_up_waits_for_auth_and_filing_instead_of_failing_once(nats_url, client, clock):
+    """Issue 15 item 4: started before auth, the catch-up used to fail once and leave the day to
+    the next tick; it now waits until auth and filing answer, then runs the day."""
+    clock.set(jst(2027, 11, 26, 10))  # down over 09:00
+    sched = scheduler(nats_url, clock)
+    async with running(None, nats_url, clock, services=[sched]):
+        await client.status("scheduler")  # the scheduler is up; auth and filing are not
+        assert sched._catch_up is not None and not sched._catch_up.done()
+        work = CountingWork()
+        async with running(None, nats_url, clock, services=[work]):
+            runs = await sched.caught_up()
+    assert {r.job for r in runs if r.ran} >= {JobName.ACTIVATE_REGISTRATIONS, JobName.PASSWORD_EXPIRY_WARNINGS}
+    assert work.calls[("ActivateDueRegistrations", date(2027, 11, 26))] == 1
