@@ -171,7 +171,8 @@ async def run(accounts: int, rounds: int, fault: bool, say) -> dict[str, int | f
             assert effective is not None
             # The next-day batch as of the day the registrations take effect: "tomorrow" by the
             # wall clock is a Saturday on a Friday (JST), and registrations wait for a business day.
-            await retry(lambda: client.call(auth.ActivateDueRegistrations(as_of=jst_at(effective, dtime(9, 0)))))
+            # forced: the effective day is ahead of the wall clock the services run on
+            await retry(lambda: client.call(auth.ActivateDueRegistrations(as_of=jst_at(effective, dtime(9, 0)), force=True)))
             started = time.monotonic()
             answered = 0  # commands answered ok: each made one event at least (a retried timeout may have made two)
             for r in range(rounds):

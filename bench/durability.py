@@ -105,7 +105,9 @@ async def notifier_throughput(nb, url: str, work: Path, mails: int) -> float:  #
             await nb.settled(js)
         finally:
             await nb.stop_all([proc])
-        sent = [r for r in await nb.ledger_records(js) if r.event_id.startswith(f"bench.{tag}.") and r.status == DeliveryStatus.SENT]
+        sent = [
+            r for r in await nb.ledger_records(js) if r.event_id.startswith(f"bench.{tag}.") and r.status == DeliveryStatus.SENT
+        ]
         assert len(sent) == expected, f"{len(sent)} of {expected} sent"
         span = (max(r.sent_at for r in sent) - min(r.sent_at for r in sent)).total_seconds()
         return (len(sent) - 1) / span
@@ -132,7 +134,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     nb = notifier_bench()
     results: dict[str, list[dict[str, float]]] = {"default": [], "always": []}
     for r in range(args.rounds):
-        for name, policy in (("default", None), ("always", "always")) if r % 2 == 0 else (("always", "always"), ("default", None)):
+        for name, policy in (
+            (("default", None), ("always", "always")) if r % 2 == 0 else (("always", "always"), ("default", None))
+        ):
             results[name].append(await one(nb, policy, args))
             print(f"round {r + 1} {name}: {json.dumps(results[name][-1])}", flush=True)
 

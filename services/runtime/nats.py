@@ -121,7 +121,8 @@ async def connect_as(settings: RuntimeSettings, identity: str, **options: Any) -
         pass
 
     options.setdefault("error_cb", quiet)
-    options.setdefault("allow_reconnect", False)
+    if "max_reconnect_attempts" not in options:  # a caller that names its reconnects wants them
+        options.setdefault("allow_reconnect", False)
     try:
         return await nats.connect(servers=settings.nats_servers, **identity_options(settings, identity), **options)
     except Exception as exc:
