@@ -403,9 +403,9 @@ async def test_retention_deletes_only_filings_final_for_longer_than_the_period_a
         await client.call(f.WithdrawFiling(session_token=w.school_a, reception_number=n[0], based_on_version=1))
         await client.call(f.CompleteFiling(session_token=w.officer, reception_number=n[1], based_on_version=1))
 
-        early = await client.call(f.PurgeExpiredFilings(as_of=finalised + timedelta(days=365)))
+        early = await client.call(f.PurgeExpiredFilings(as_of=finalised + timedelta(days=365), force=True))
         assert (early.processed, early.changed) == (3, 0)
-        due = await client.call(f.PurgeExpiredFilings(as_of=finalised + timedelta(days=365, minutes=1)))
+        due = await client.call(f.PurgeExpiredFilings(as_of=finalised + timedelta(days=365, minutes=1), force=True))
         assert (due.processed, due.changed) == (3, 2)
 
         clock.set(finalised + timedelta(minutes=5))  # sessions are still alive on auth's clock
