@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 from pydantic import AwareDatetime, Field
 
 from contracts import subjects as s
-from contracts.common import Ack, Command, Event, JobResult, Message, Reply, SessionCommand
+from contracts.common import Ack, Command, Event, Idempotent, JobResult, Message, Reply, SessionCommand
 from contracts.organisations import OrganisationKind, Role
 
 SERVICE = "auth"
@@ -189,7 +189,7 @@ class IntrospectSession(Command[SessionInfo]):
     session_token: str = Field(description="The token to check.")
 
 
-class ChangePassword(SessionCommand[Ack]):
+class ChangePassword(SessionCommand[Ack], Idempotent):
     """Change one's own password (mail 4). An expired password cannot be changed online: an officer sets a new one."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_password")
@@ -202,7 +202,7 @@ class ChangePassword(SessionCommand[Ack]):
     )
 
 
-class ChangeEmail(SessionCommand[Ack]):
+class ChangeEmail(SessionCommand[Ack], Idempotent):
     """Change one's own e-mail address: mail 3 to the new address, a notice to the old one."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_email")
@@ -218,7 +218,7 @@ class AccountRegistration(Reply):
     effective_on: date = Field(description="Business day (JST) on which the next-day batch activates the account.")
 
 
-class RegisterAccount(SessionCommand[AccountRegistration]):
+class RegisterAccount(SessionCommand[AccountRegistration], Idempotent):
     """Officer only: register an organisation's account (利用者情報登録). Takes effect the next day."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "register_account")
@@ -236,7 +236,7 @@ class RegisterAccount(SessionCommand[AccountRegistration]):
     request: RequestProvenance | None = REQUEST
 
 
-class ReissueAuthId(SessionCommand[Ack]):
+class ReissueAuthId(SessionCommand[Ack], Idempotent):
     """Officer only: mail the holder its auth ID (認証ID再通知)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "reissue_auth_id")
@@ -244,7 +244,7 @@ class ReissueAuthId(SessionCommand[Ack]):
     request: RequestProvenance | None = REQUEST
 
 
-class SetPassword(SessionCommand[Ack]):
+class SetPassword(SessionCommand[Ack], Idempotent):
     """Officer only: set a new password (forgotten or expired); clears lockout."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "set_password")
@@ -258,7 +258,7 @@ class SetPassword(SessionCommand[Ack]):
     request: RequestProvenance | None = REQUEST
 
 
-class Deregister(SessionCommand[Ack]):
+class Deregister(SessionCommand[Ack], Idempotent):
     """Officer only: deregister (抹消) an account; it stops working at once, its sessions end."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "deregister")
@@ -272,7 +272,7 @@ class AccountView(Reply):
     account: AccountState = Field(description="The account's state now.")
 
 
-class ChangeAccountEmail(SessionCommand[Ack]):
+class ChangeAccountEmail(SessionCommand[Ack], Idempotent):
     """Officer only: change an account's e-mail address on the organisation's request (Q22, Q43); mail 3 to the new address, a notice to the old."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_account_email")
@@ -286,7 +286,7 @@ class ChangeAccountEmail(SessionCommand[Ack]):
     )
 
 
-class ChangeOrganisationDetails(SessionCommand[AccountView]):
+class ChangeOrganisationDetails(SessionCommand[AccountView], Idempotent):
     """Officer only: change an organisation's registered details (機関名) on its request (Q22)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change_organisation_details")
@@ -333,7 +333,7 @@ class NoticeView(Reply):
     notice: Notice = Field(description="The notice as stored, with its id.")
 
 
-class PublishNotice(SessionCommand[NoticeView]):
+class PublishNotice(SessionCommand[NoticeView], Idempotent):
     """Officer only: publish a notice shown at login (お知らせ)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "publish_notice")
@@ -349,7 +349,7 @@ class PublishNotice(SessionCommand[NoticeView]):
     ends_at: AwareDatetime | None = Field(default=None, description="Shown until (UTC), after starts_at; open-ended if absent.")
 
 
-class WithdrawNotice(SessionCommand[Ack]):
+class WithdrawNotice(SessionCommand[Ack], Idempotent):
     """Officer only: withdraw a notice; it is no longer shown."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw_notice")
@@ -368,7 +368,7 @@ class ListNotices(Command[NoticeList]):
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list_notices")
 
 
-class CreateOfficer(Command[Ack]):
+class CreateOfficer(Command[Ack], Idempotent):
     """Operator only (`ens officer create`): create an officer account. Needs the operator token."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "create_officer")

@@ -49,6 +49,27 @@ class Command(Message, Generic[R]):
                 return
 
 
+class Idempotent(Message):
+    """A command that changes state: it takes an idempotency key, so a client that got no answer
+    can send it again without doing it twice."""
+
+    request_id: str | None = Field(
+        default=None,
+        min_length=8,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        title="リクエストID",
+        description=(
+            "Idempotency key the client makes once per user action (8-64 of A-Z a-z 0-9 . _ : -, starting with a "
+            "letter or digit; a UUID's 32 hex digits will do) and sends again, unchanged, with every retry of that "
+            "action. The service runs the action once and answers every copy with the first reply (or refusal); the "
+            "same key with a different payload is refused with `idempotency_key_reused`. Keys are kept per caller "
+            "for 24 hours (ENS_IDEMPOTENCY_RETENTION_H), after which the key is new again. Optional: without it, "
+            "a retried command may run twice."
+        ),
+    )
+
+
 class Ack(Reply):
     """Reply of a command that returns nothing but its success."""
 

@@ -15,7 +15,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts import subjects as s
 from contracts.auth import Organisation
-from contracts.common import Command, Event, JobResult, Message, Reply, SessionCommand
+from contracts.common import Command, Event, Idempotent, JobResult, Message, Reply, SessionCommand
 from contracts.organisations import OrganisationKind
 
 SERVICE = "filing"
@@ -215,7 +215,7 @@ class FilingPage(Reply):
 # ---- commands -------------------------------------------------------------------------
 
 
-class SubmitFiling(SessionCommand[FilingAccepted]):
+class SubmitFiling(SessionCommand[FilingAccepted], Idempotent):
     """File a notification or report (届出・報告) for 1 to 300 persons (mail 6). The kind must be one the caller's organisation kind files."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit")
@@ -228,7 +228,7 @@ class SubmitFiling(SessionCommand[FilingAccepted]):
     )
 
 
-class SubmitBulkFiling(SessionCommand[FilingAccepted]):
+class SubmitBulkFiling(SessionCommand[FilingAccepted], Idempotent):
     """A CSV from the bulk template (CP932/Shift_JIS or UTF-8 with or without BOM), base64-encoded."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "submit_bulk")
@@ -249,7 +249,7 @@ class SubmitBulkFiling(SessionCommand[FilingAccepted]):
     )
 
 
-class ChangeFiling(SessionCommand[FilingAccepted]):
+class ChangeFiling(SessionCommand[FilingAccepted], Idempotent):
     """Change a pending filing or fix a returned one (which puts it back to pending)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "change")
@@ -263,7 +263,7 @@ class ChangeFiling(SessionCommand[FilingAccepted]):
     )
 
 
-class WithdrawFiling(SessionCommand[FilingAccepted]):
+class WithdrawFiling(SessionCommand[FilingAccepted], Idempotent):
     """Withdraw (取下げ) a pending or returned filing of one's own organisation (mail 8)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "withdraw")
@@ -273,7 +273,7 @@ class WithdrawFiling(SessionCommand[FilingAccepted]):
     )
 
 
-class CompleteFiling(SessionCommand[FilingAccepted]):
+class CompleteFiling(SessionCommand[FilingAccepted], Idempotent):
     """Officer only: complete (完了) a pending filing; it becomes final and its retention period starts (no mail)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "complete")
@@ -283,7 +283,7 @@ class CompleteFiling(SessionCommand[FilingAccepted]):
     )
 
 
-class ReturnFiling(SessionCommand[FilingAccepted]):
+class ReturnFiling(SessionCommand[FilingAccepted], Idempotent):
     """Officer only; Japanese-language school reports only. Reasons go to the filer (mail 9)."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "return_for_fix")

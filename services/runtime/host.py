@@ -17,7 +17,7 @@ import logging
 import os
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
@@ -35,6 +35,7 @@ from services.runtime import health, metrics, micro, tracing
 from services.runtime import nats as ens_nats
 from services.runtime.clock import Clock, SystemClock
 from services.runtime.errors import build_error_middleware
+from services.runtime.idempotency import RequestLedger
 from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.host")
@@ -119,6 +120,7 @@ class Host:
                 )
                 self.contexts[service.name] = ctx
                 await ens_nats.ensure_shared_streams(js, self.settings)
+                await self._open_request_ledger(service, js)
                 await service.start(ctx)
                 started.append(service)
             for broker in self.brokers.values():
@@ -149,6 +151,26 @@ class Host:
         metrics.BUILD.info({"version": package_version()})
         log.info("started %s as %s", ", ".join(s.name for s in self.services), self.instance)
 
+    async def _open_request_ledger(self, service: Service, js: JetStreamContext) -> None:
+        """The service's ledger of idempotency keys (`<service>_requests`), when its commands take
+        them. Records count as gone after the retention on the service's clock; the bucket's TTL
+        removes them a day later."""
+        pipeline = getattr(service, "pipeline", None)
+        if pipeline is None or not pipeline.takes_idempotency_keys:
+            return
+        retention = timedelta(hours=self.settings.idempotency_retention_h)
+        kv = await ens_nats.ensure_kv(
+            js,
+            f"{service.name}_requests",
+            history=1,
+            replicas=self.settings.stream_replicas,
+            description="idempotency keys of commands and their first replies",
+            ttl_s=(retention + timedelta(days=1)).total_seconds(),
+        )
+        pipeline.requests = RequestLedger(
+            kv, self.clock, retention, timedelta(seconds=self.settings.idempotency_lease_s), owner=self.instance
+        )
+
     async def _await_own_subscriptions(self, within: float = 15.0) -> None:
         """Ready means answering: the broker sends its subscriptions asynchronously, so ask each
         service's status subject (registered after its handlers) until it answers."""
@@ -177,6 +199,9 @@ class Host:
         for broker in self.brokers.values():
             await broker.stop()
         for service in reversed(self.services):
+            pipeline = getattr(service, "pipeline", None)
+            if pipeline is not None:
+                await pipeline.drain()  # audit records of done changes still being retried
             try:
                 await service.stop()
             except Exception:

@@ -26,8 +26,16 @@ IDENTITIES: Final = (*SERVICES, *OUTSIDE)
 
 # The buckets each service owns (a test compares them with what each service declares).
 BUCKETS: Final[dict[str, tuple[str, ...]]] = {
-    "auth": ("auth_accounts", "auth_orgs", "auth_sessions", "auth_notices", "auth_index", "auth_unknown_logins"),
-    "filing": ("filing_filings", "filing_index", "filing_counters"),
+    "auth": (
+        "auth_accounts",
+        "auth_orgs",
+        "auth_sessions",
+        "auth_notices",
+        "auth_index",
+        "auth_unknown_logins",
+        "auth_requests",
+    ),
+    "filing": ("filing_filings", "filing_index", "filing_counters", "filing_requests"),
     "notifier": ("notifier_ledger",),
     "scheduler": ("scheduler_runs",),
 }

@@ -12,6 +12,15 @@ runtime mounts it. For each command the pipeline
    `ens_command_duration_seconds`) and the NATS service API's STATS,
 5. lets the broker's error middleware turn a raised error into the one error envelope.
 
+A command that changes state (`contracts.common.Idempotent`) and carries a `request_id` is run
+at most once per (caller, command, key): the service's request ledger (runtime/idempotency.py)
+answers a repeat with the first reply or refusal, refuses the key with another payload, and
+makes a copy in flight wait for the first.
+
+A change that happened is never answered with an error: the audit record of a success is
+written after the change, so when it cannot be written (the audit stream unreachable), the
+reply is still the success and the record is retried in the background until it is written.
+
 Each command runs inside a trace (services/runtime/tracing.py: the broker's middleware takes
 the caller's `traceparent` or starts one), which the events it causes carry on.
 
@@ -24,19 +33,21 @@ still run.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from faststream.nats import NatsRouter
 
 from contracts import subjects
-from contracts.common import Command, ErrorCode, Reply
+from contracts.common import Command, ErrorCode, Idempotent, Reply
 from contracts.organisations import Role
 from services.runtime import metrics
 from services.runtime.errors import DomainError, Forbidden, Unauthenticated
+from services.runtime.idempotency import TRANSIENT, Claim, Replay, RequestLedger, fingerprint, request_key
 from services.runtime.micro import Endpoints
 
 log = logging.getLogger("ens.pipeline")
@@ -90,6 +101,10 @@ class CommandContext(Generic[D, P]):
         self._token = token
         self._principal: P | None = None
 
+    @property
+    def has_session(self) -> bool:
+        return self._token is not None
+
     async def principal(self) -> P:
         """The live session's holder, or Unauthenticated. Sets the audit record's actor."""
         if self._principal is None:
@@ -121,6 +136,14 @@ class Pipeline(Generic[D, P]):
         self._deps: D | None = None
         self._audit: AuditSink | None = None
         self.endpoints = Endpoints(service)  # the commands it serves, for the NATS service API
+        self.commands: list[type[Command[Any]]] = []  # mounted, in table order
+        # The request ledger of idempotency keys, opened by the host when a command takes one.
+        self.requests: RequestLedger | None = None
+        self._late_audits: set[asyncio.Task[None]] = set()
+
+    @property
+    def takes_idempotency_keys(self) -> bool:
+        return any(issubclass(c, Idempotent) for c in self.commands)
 
     def bind(self, deps: D, audit: AuditSink) -> None:
         self._deps = deps
@@ -129,6 +152,11 @@ class Pipeline(Generic[D, P]):
     def unbind(self) -> None:
         self._deps = None
         self._audit = None
+
+    async def drain(self, within: float = 10.0) -> None:
+        """Give audit records still being retried a last chance before the service stops."""
+        if self._late_audits:
+            await asyncio.wait(self._late_audits, timeout=within)
 
     @property
     def deps(self) -> D:
@@ -153,21 +181,92 @@ class Pipeline(Generic[D, P]):
         ctx: CommandContext[D, P] = CommandContext(deps, resolve, token if isinstance(token, str) else None, name)
         trail = ctx.trail
         started = time.perf_counter_ns()
+        claim: Claim | None = None
+        reply: R
         try:
-            reply = await use_case(cmd, ctx)
+            keyed = self._keyed(cmd)
+            if keyed is not None:
+                begun = await self._begin(keyed, cmd, ctx)
+                if isinstance(begun, Replay):
+                    trail.details["replayed_request"] = True
+                    reply = cast(R, self._replay(begun, cmd))
+                else:
+                    claim = begun
+                    reply = await use_case(cmd, ctx)
+            else:
+                reply = await use_case(cmd, ctx)
         except DomainError as exc:
+            if claim is not None and self.requests is not None:
+                await self._settle(claim, error=exc)
             await audit.record(name, actor=trail.actor, target=trail.target, result=exc.code.value, details=trail.details)
             self._count(name, started, exc.code.value)
             raise
         except Exception:
+            if claim is not None and self.requests is not None:
+                await self._settle(claim, error=None)
             await audit.record(
                 name, actor=trail.actor, target=trail.target, result=ErrorCode.INTERNAL.value, details=trail.details
             )
             self._count(name, started, ErrorCode.INTERNAL.value)
             raise
-        await audit.record(name, actor=trail.actor, target=trail.target, result="ok", details=trail.details)
+        if claim is not None and self.requests is not None:
+            await self._settle(claim, reply=reply)
+        await self._audit_success(audit, name, trail)
         self._count(name, started, None)
         return reply
+
+    def _keyed(self, cmd: Command[Any]) -> str | None:
+        if self.requests is None or not isinstance(cmd, Idempotent):
+            return None
+        return cmd.request_id
+
+    async def _begin(self, request_id: str, cmd: Command[Any], ctx: CommandContext[D, P]) -> Claim | Replay:
+        """Whose key it is: the session's holder (resolved first), else the operator."""
+        assert self.requests is not None
+        caller = (await ctx.principal()).auth_id if ctx.has_session else "operator"
+        key = request_key(self.service, caller, type(cmd).__name__, request_id)
+        return await self.requests.begin(key, fingerprint(cmd))
+
+    @staticmethod
+    def _replay(replay: Replay, cmd: Command[R]) -> R:
+        if replay.error is not None:
+            raise replay.refusal()
+        return cast(R, cmd.REPLY.model_validate(replay.reply))  # REPLY is R by construction
+
+    async def _settle(self, claim: Claim, reply: Reply | None = None, error: DomainError | None = None) -> None:
+        """The command's answer into the ledger; a transient failure releases the key for a retry.
+        A ledger that cannot be written leaves the claim to its lease: the reply still goes out."""
+        assert self.requests is not None
+        try:
+            if reply is not None:
+                await self.requests.finish(claim, reply=reply.model_dump(mode="json"))
+            elif error is not None and error.code not in TRANSIENT:
+                await self.requests.finish(claim, error=error.to_reply().error.model_dump(mode="json"))
+            else:
+                await self.requests.release(claim)
+        except Exception as exc:  # noqa: BLE001 - the change is done or refused either way; the answer must go out
+            log.warning("%s: could not record the answer of request %s: %s", self.service, claim.key, exc)
+
+    async def _audit_success(self, audit: AuditSink, name: str, trail: Trail) -> None:
+        try:
+            await audit.record(name, actor=trail.actor, target=trail.target, result="ok", details=trail.details)
+        except Exception as exc:  # noqa: BLE001 - a done change is never answered with an error
+            log.warning("%s: audit of a done %s failed (%s); retrying it in the background", self.service, name, exc)
+            task = asyncio.create_task(self._retry_audit(audit, name, trail), name=f"late-audit-{name}")
+            self._late_audits.add(task)
+            task.add_done_callback(self._late_audits.discard)
+
+    async def _retry_audit(self, audit: AuditSink, name: str, trail: Trail, attempts: int = 30) -> None:
+        delay = 0.5
+        for attempt in range(attempts):
+            await asyncio.sleep(delay)
+            try:
+                await audit.record(name, actor=trail.actor, target=trail.target, result="ok", details=trail.details)
+                return
+            except Exception as exc:  # noqa: BLE001 - keep trying; the last failure is logged loudly
+                if attempt == attempts - 1:
+                    log.error("%s: audit record of a done %s lost after %d tries: %s", self.service, name, attempts, exc)
+            delay = min(delay * 2, 30.0)
 
     def _count(self, command: str, started_ns: int, error: str | None) -> None:
         elapsed = time.perf_counter_ns() - started_ns
@@ -182,6 +281,7 @@ def mount(router: NatsRouter, pipeline: Pipeline[D, P], table: HandlerTable[D, P
     replicas share the load), up to `concurrency` commands of one kind at once. Subjects and the
     AsyncAPI text come from the contract; no handler spells a subject."""
     for command, use_case in table.items():
+        pipeline.commands.append(command)
         _subscribe(router, pipeline, command, use_case, concurrency)
 
 

@@ -84,6 +84,24 @@ class RuntimeSettings(BaseSettings):
             "then and the scheduler runs the activation batch then. One setting, so the two cannot disagree."
         ),
     )
+    idempotency_retention_h: int = Field(
+        default=24,
+        ge=1,
+        le=24 * 30,
+        description=(
+            "How long a command's idempotency key (request_id) and its first reply are kept: a retry with the key "
+            "within this time gets the first reply; after it, the key is new again."
+        ),
+    )
+    idempotency_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description=(
+            "How long a copy of a command waits for another copy with the same key still running before taking it "
+            "over (its replica died): longer than any command takes."
+        ),
+    )
     stream_replicas: int = Field(default=1, ge=1, le=5, description="Replicas of streams and buckets (3 on a cluster).")
     events_duplicate_window_s: int = Field(default=3600, ge=60, description="JetStream duplicate window of the event stream.")
     events_max_age_days: int = Field(default=30, ge=1, description="How long domain events stay in the stream.")

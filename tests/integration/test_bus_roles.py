@@ -224,4 +224,6 @@ async def test_every_service_owns_exactly_the_buckets_its_grant_names(nats_url):
     async with running(list(subjects.SERVICES), nats_url) as host:
         for service in host.services:
             owned = {o.removeprefix("kv:") for o in service.owns() if o.startswith("kv:")}
+            if service.pipeline.requests is not None:  # type: ignore[attr-defined]
+                owned.add(f"{service.name}_requests")  # the host opens the ledger of idempotency keys
             assert owned == set(BUCKETS[service.name]), service.name
