@@ -186,6 +186,7 @@ class IntrospectSession(Command[SessionInfo]):
     """For other services: is this token a live session, and whose? Also refreshes its idle timer."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "introspect_session")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     session_token: str = Field(description="The token to check.")
 
 
@@ -314,6 +315,7 @@ class GetOrganisationContact(Command[OrganisationContact]):
     """Services only (filing): the organisation's registered address at this moment, for the mail an event causes (Q41)."""
 
     SUBJECT: ClassVar[str] = s.service_command(SERVICE, "organisation_contact")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     organisation_id: str = Field(title="法人番号等", description="The organisation whose contact is asked for.")
 
 
@@ -321,6 +323,7 @@ class GetAccount(SessionCommand[AccountView]):
     """Officer only: read an account's state by auth ID or organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get_account")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     auth_id: str | None = Field(description="The account to read; give this or organisation_id.", default=None, title="認証ID")
     organisation_id: str | None = Field(
         description="Read the organisation's latest account instead; give this or auth_id.", default=None, title="法人番号等"
@@ -366,6 +369,7 @@ class ListNotices(Command[NoticeList]):
     """Public: the notices in force now."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list_notices")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
 
 
 class CreateOfficer(Command[Ack], Idempotent):

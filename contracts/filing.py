@@ -305,6 +305,7 @@ class ListFilings(SessionCommand[FilingPage]):
     """The caller's organisation's filings, newest first. Officers may name any organisation."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "list")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     status: FilingStatus | None = Field(default=None, description="Only filings in this status.")
     kind: FilingKind | None = Field(default=None, description="Only filings of this kind.")
     organisation_id: str | None = Field(default=None, description="Officers only.")
@@ -316,6 +317,7 @@ class GetFiling(SessionCommand[FilingDetail]):
     """One filing with its persons: the filer's organisation's own, or any for an officer."""
 
     SUBJECT: ClassVar[str] = s.command(SERVICE, "get")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     reception_number: str = Field(description="Reception number (受付番号) of the filing.", title="受付番号")
 
 

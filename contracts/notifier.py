@@ -124,6 +124,7 @@ class QueryDeliveryLog(Command[DeliveryLog]):
     """Helpdesk/operator: which mails went where, when, with what answer. Give at least one filter."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "query_delivery_log")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
     auth_id: str | None = Field(default=None, description="Mails concerning this auth ID.")
     reception_number: str | None = Field(default=None, description="Mails concerning this filing.")
     recipient: str | None = Field(default=None, description="Mails sent to this address.")

@@ -73,6 +73,7 @@ class ListJobs(Command[JobList]):
     """Which time-driven jobs exist, when each runs next and how its last run ended (`ens jobs list`)."""
 
     SUBJECT: ClassVar[str] = s.system_command(SERVICE, "list_jobs")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
 
 
 COMMANDS: tuple[type[Command[Any]], ...] = (RunJob, ListJobs)
