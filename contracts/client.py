@@ -77,6 +77,15 @@ class EnsClient:
             command = command.model_copy(update={"request_id": new_request_id()})
         attempts = 1 + ((self._retries if retries is None else retries) if keyed or command.RETRY_SAFE else 0)
         payload = command.model_dump_json().encode()
+        limit = self._nc.max_payload
+        if limit and len(payload) > limit:
+            raise CommandRefused(
+                ErrorBody(
+                    code=ErrorCode.TOO_LARGE,
+                    message=f"送信内容が大きすぎます（{len(payload):,}バイト。NATS の上限は{limit:,}バイトです）。",
+                    details={"bytes": len(payload), "max_payload": limit},
+                )
+            )
         for attempt in range(attempts):
             try:
                 msg = await self._nc.request(command.SUBJECT, payload, timeout=timeout or self._timeout)
