@@ -66,7 +66,9 @@ class SchedulerService(ServiceBase[SchedulerDeps, Principal]):
         if self.settings.triggers:
             self._triggers = CronTriggers(runner, self.settings)
             self._triggers.start()
-        self._catch_up = asyncio.create_task(catch_up_when_ready(ctx.client, self.name, runner), name="scheduler-catch-up")
+        self._catch_up = asyncio.create_task(
+            catch_up_when_ready(ctx.client, self.name, runner, self.settings.catch_up_wait_s), name="scheduler-catch-up"
+        )
 
     async def caught_up(self) -> list[JobRun]:
         """The runs of the start-up catch-up, once it finished."""

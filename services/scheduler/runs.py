@@ -59,13 +59,15 @@ class JobRunner:
 
     # ---- the clock's side ---------------------------------------------------------------
 
-    async def tick(self, now: datetime | None = None) -> list[JobRun]:
+    async def tick(self, now: datetime | None = None, *, targets: set[str] | None = None) -> list[JobRun]:
         """Run every job whose time today has come (within the grace) and whose day is not done.
 
         Called by the cron triggers, periodically for retries, and once at start-up (catch-up)."""
         now = now or self._clock.now()
         done = []
         for spec in self.jobs.values():
+            if targets is not None and spec.target not in targets:
+                continue
             try:
                 run = await self.run_if_due(spec.name, now)
             except Exception:

@@ -41,6 +41,11 @@ class SchedulerSettings(BaseSettings):
         lt=24,
         description="A job whose time today passed less than this long ago, with no finished run, runs at start-up.",
     )
+    catch_up_wait_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long the start-up catch-up waits for auth (and filing) to answer before leaving that service's jobs to the periodic tick.",
+    )
     lease_s: float = Field(
         default=900.0,
         gt=0,

@@ -61,27 +61,40 @@ class CronTriggers:
             self._scheduler.shutdown(wait=False)
 
 
-async def catch_up_when_ready(client: EnsClient, service: str, runner: JobRunner) -> list[JobRun]:
+async def catch_up_when_ready(client: EnsClient, service: str, runner: JobRunner, wait_s: float) -> list[JobRun]:
     """A scheduler that was down at a job's time runs the missed day once it answers itself and
-    the services that do the work (auth, filing) answer too: started together, auth may not be
-    up yet, and a catch-up sent into the void would fail and wait for the next tick. It waits
-    as long as it takes (a stop cancels it), saying so once."""
-    loop = asyncio.get_running_loop()
-    deadline: float | None = loop.time() + READY_WITHIN_S
-    waiting = [service, *sorted({spec.target for spec in runner.jobs.values()})]
-    pause = 0.05
-    while waiting:
-        try:
-            await client.status(waiting[0], timeout=0.25)
-        except CommandRefused:
-            if deadline is not None and loop.time() > deadline:
-                log.warning("scheduler: %s does not answer yet; the catch-up waits for it", waiting[0])
-                deadline = None
-            await asyncio.sleep(pause)  # "no responders" comes back at once; do not spin
-            pause = min(pause * 2, 1.0)
-            continue
-        waiting.pop(0)
-    runs = await runner.tick()
+    the service that does each job's work answers too: started together, auth may not be up yet,
+    and a catch-up sent into the void would fail once and leave the day to the next tick. Each
+    service's jobs run as soon as it answers; one that does not answer within `wait_s` (not
+    deployed here, or down) has its jobs left to the periodic tick, said once in the log."""
+    if not await _answering(client, service, READY_WITHIN_S):
+        log.warning("scheduler: not answering itself; catch-up left to the periodic tick")
+        return []
+    targets = sorted({spec.target for spec in runner.jobs.values()})
+
+    async def catch_up(target: str) -> list[JobRun]:
+        if not await _answering(client, target, wait_s):
+            log.warning("scheduler: %s does not answer within %.0f s; its jobs are left to the periodic tick", target, wait_s)
+            return []
+        return await runner.tick(targets={target})
+
+    runs = [run for batch in await asyncio.gather(*(catch_up(t) for t in targets)) for run in batch]
     for run in runs:
         log.info("catch-up %s for %s: %s", run.job, run.business_day, run.status if run.ran else "already done")
     return runs
+
+
+async def _answering(client: EnsClient, service: str, within: float) -> bool:
+    """Whether `service` answers its status subject within `within` seconds (asked again and again)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    pause = 0.05
+    while True:
+        try:
+            await client.status(service, timeout=0.25)
+            return True
+        except CommandRefused:
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(pause)  # "no responders" comes back at once; do not spin
+            pause = min(pause * 2, 1.0)
