@@ -181,6 +181,7 @@ def _base_event(mail_type: MailType) -> Event:
 
 SAMPLE_DAY = date(2027, 4, 1)
 
+
 def _owned(variant: Variant) -> Variant:
     """Samples say the service that owns their subject made them, as every real event does
     (the notifier mails no event whose source is not its subject's owner)."""

@@ -528,7 +528,9 @@ async def test_a_fix_request_goes_to_the_address_registered_when_the_report_is_r
         await client.call(a.ChangeEmail(session_token=w.school_a, new_email="sakura-new@example.jp"))
         request = a.RequestProvenance(channel=a.RequestChannel.POST, bureau="東京出入国在留管理局", form_reference="郵-2027-17")
         await client.call(
-            a.ChangeAccountEmail(session_token=w.officer, auth_id="sakura-user", new_email="sakura-now@example.jp", request=request)
+            a.ChangeAccountEmail(
+                session_token=w.officer, auth_id="sakura-user", new_email="sakura-now@example.jp", request=request
+            )
         )
         await client.call(f.ReturnFiling(session_token=w.officer, reception_number=n, based_on_version=1, reasons=["記載漏れ"]))
         events = await stream(nc, "ens.v1.events.filing.>", "ENS_EVENTS", expect=2)
