@@ -96,4 +96,3 @@ def test_email_is_validated_by_a_real_validator():
     for bad in ("taro", "taro@", "@example.jp", "taro@@example.jp", "taro@example..jp", "ta ro@example.jp"):
         (err,) = policy.email_errors(bad)
         assert err.code == "email" and err.field == "email"
-
