@@ -368,7 +368,7 @@ def build_error_middleware(
         return ErrorReply(
             error=ErrorBody(
                 code=ErrorCode.INTERNAL,
-                message="システムエラーが発生しました。時間をおいて再度お試しください。解決しない場合はヘルプデスクにお問い合わせください。",
+                message="システムエラーが発生しました。時間をおいて再度お試しください。解決しない場合はヘルプデスクにお問合せください。",
             )
         ).model_dump(mode="json")
 
