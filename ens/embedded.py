@@ -133,12 +133,12 @@ class NatsServerProcess:
 
     def start(self, wait: float = 15.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115 - the child process inherits the file; closed right after the spawn
         self.proc = subprocess.Popen(
             self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent
         )
         if self.log_file:
-            out.close()  # type: ignore[union-attr]
+            out.close()  # type: ignore[union-attr]  # a file here: self.log_file was set
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -63,7 +63,7 @@ def default_text(info: FieldInfo) -> str:
     if info.is_required():
         secret = info.annotation is SecretStr
         return "— (secret, required)" if secret else "— (required)"
-    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]
+    value = info.default_factory() if info.default_factory is not None else info.default  # type: ignore[call-arg]  # pydantic types default_factory as possibly taking the data; ours take none
     if value is None or value is PydanticUndefined:
         return "unset"
     return f"`{_show(value)}`"

@@ -1,5 +1,8 @@
 """The pages: each reads the request, sends the suite one or two commands, and renders a template.
 
+One module for all pages (just over 400 lines): each page is a short function of the same shape,
+and the routing table in app.py reads best against one file.
+
 Every page that shows data does so through commands the services audit (GetAccount, GetFiling,
 SetPassword with the officer's session; QueryDeliveryLog and ListJobs as the console's operator
 identity), and each request first asks auth whether the officer's session is live

@@ -8,6 +8,9 @@ Nothing connects before `Host.start()`.
 What operators see of a process is here too: each service answers the NATS service API
 (services/runtime/micro.py) and its status subject with its readiness, and the process serves
 /metrics, /healthz and /readyz on ENS_METRICS_PORT (services/runtime/health.py).
+
+Just over 400 lines on purpose: start-up, readiness and shutdown of every connection a process
+holds are one ordered story; split, their order would have to be read across files.
 """
 
 from __future__ import annotations

@@ -299,7 +299,7 @@ class OutboxRelay:
                 for m in msgs:
                     try:
                         await m.nak(delay=1)
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001 - a nak that fails changes nothing: the message comes back after ack_wait
                         pass
                 await asyncio.sleep(0.5)
 
