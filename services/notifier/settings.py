@@ -26,10 +26,40 @@ class SmtpSettings(BaseSettings):
     starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS (port 587).")
     implicit_tls: bool = Field(default=False, description="TLS from the first byte (port 465).")
     ca_file: str | None = Field(default=None, description="CA bundle that signs the server's certificate (else the system's).")
+    # Per phase, as RFC 5321 §4.5.3.2 sets them: a slow but working server must get its mail once.
+    # Waiting less than it needs for the answer to the final "." makes a duplicate: the server
+    # stores the mail, answers 250 after we gave up, and the retry sends it again.
     timeout_s: float = Field(
-        default=30.0,
+        default=300.0,
         gt=0,
-        description="How long connecting, or one mail's whole SMTP transaction, may take; longer is a temporary failure.",
+        description=(
+            "Connecting: the TCP connection, the TLS handshake (implicit TLS) and the server's 220 greeting, "
+            "each (RFC 5321 §4.5.3.2.1: 5 min for the greeting). Formerly the deadline of a whole transaction; "
+            "the later phases now have their own. Any phase taking longer is a temporary failure."
+        ),
+    )
+    command_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="The answer to each command: EHLO, STARTTLS, AUTH, MAIL FROM, RCPT TO (RFC 5321 §4.5.3.2.2-3: 5 min).",
+    )
+    data_init_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="The answer (354) to DATA (RFC 5321 §4.5.3.2.4: 2 min).",
+    )
+    data_block_timeout_s: float = Field(
+        default=180.0,
+        gt=0,
+        description="Each block of the message taken by the server while it is being written (RFC 5321 §4.5.3.2.5: 3 min).",
+    )
+    final_dot_timeout_s: float = Field(
+        default=600.0,
+        gt=0,
+        description=(
+            'The answer to the final "." of DATA (RFC 5321 §4.5.3.2.6: 10 min): the server may be storing or '
+            "filtering the mail; giving up earlier would send it again on the retry."
+        ),
     )
     pool_size: int = Field(
         default=8,
@@ -107,7 +137,11 @@ class NotifierSettings(BaseSettings):
     ack_wait_s: float = Field(
         default=90.0,
         gt=0,
-        description="How long an unacknowledged event waits before another replica gets it; also the claim's lease. Longer than an SMTP send can take.",
+        description=(
+            "How long an unacknowledged event waits before another replica gets it after its replica died; also the "
+            "claim's lease. A replica working on an event tells JetStream so every quarter of it, and renews the "
+            "claim's lease while the mail is being sent, however long the SMTP server takes."
+        ),
     )
     max_ack_pending: int = Field(
         default=20_000,

@@ -8,8 +8,10 @@ MAIL FROM, RCPT TO and DATA in one write, then the message after the 354: two ro
 In bench/notifier.py this cut the CPU per mail of the notifier and of the sink (see
 docs/DELIVERY.md). A server without PIPELINING keeps the one-command-at-a-time path.
 
-After any failure the connection is closed (never reused), so no half-finished transaction can
-leak into the next mail.
+Each wait has its phase's timeout (`Timeouts`, RFC 5321 §4.5.3.2): a timer is armed only while
+a reply is actually awaited, so replies already read cost nothing. After any failure, a timeout
+included, the connection is closed (never reused), so no half-finished transaction can leak
+into the next mail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import re
+from dataclasses import dataclass
 
 from services.notifier.ports import SmtpAnswer
 
@@ -26,6 +29,23 @@ LINE_END = re.compile(rb"\r\n|\r|\n")
 
 class SmtpProtocolError(Exception):
     """The connection broke or the server said something that is not SMTP."""
+
+
+class SmtpTimeout(SmtpProtocolError):
+    """The server did not answer (or take the message) within the phase's timeout."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds per phase of one transaction (SmtpSettings: command, data_init, data_block, final_dot)."""
+
+    command: float = 300.0
+    data_init: float = 120.0
+    data_block: float = 180.0
+    final_dot: float = 600.0
+
+
+RFC_5321 = Timeouts()  # the RFC's minimums, and SmtpSettings' defaults
 
 
 def dot_stuffed(message: bytes) -> bytes:
@@ -96,43 +116,73 @@ class PipelinedConnection(asyncio.Protocol):
 
     # -- use ---------------------------------------------------------------------------------
 
-    async def send(self, data: bytes) -> None:
+    async def send(self, data: bytes, timeout: float | None = None) -> None:
         if self._error is not None:
             raise self._error
         self._transport.write(data)
         if self._paused:  # a large message filled the socket buffer: let it drain first
             self._drained = asyncio.get_running_loop().create_future()
-            await self._drained
-
-    async def reply(self) -> SmtpAnswer:
-        while not self._replies:
+            timer = self._timer(timeout, "to take the message")
+            try:
+                await self._drained
+            finally:
+                if timer is not None:
+                    timer.cancel()
             if self._error is not None:
                 raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+
+    async def reply(self, timeout: float | None = None, what: str = "a command") -> SmtpAnswer:
+        if self._replies:  # already read: no timer needed (the common case for pipelined replies)
+            return self._replies.popleft()
+        timer = self._timer(timeout, f"to answer {what}")
+        try:
+            while not self._replies:
+                if self._error is not None:
+                    raise self._error
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+        finally:
+            if timer is not None:
+                timer.cancel()
         return self._replies.popleft()
 
+    def _timer(self, timeout: float | None, what: str) -> asyncio.TimerHandle | None:
+        """Fail the connection (and so wake the wait) if `timeout` passes first."""
+        if timeout is None:
+            return None
+
+        def expire() -> None:
+            self._fail(SmtpTimeout(f"the server took longer than {timeout:g}s {what}"))
+            self.resume_writing()
+            if not self._transport.is_closing():
+                self._transport.close()
+
+        return asyncio.get_running_loop().call_later(timeout, expire)
+
     async def transaction(
-        self, sender: bytes, recipient: bytes, message: bytes
+        self, sender: bytes, recipient: bytes, message: bytes, timeouts: Timeouts = RFC_5321
     ) -> tuple[SmtpAnswer, SmtpAnswer, SmtpAnswer, SmtpAnswer | None]:
         """MAIL, RCPT and DATA in one write; the message only after a 354 (RFC 2920 §3.1).
 
         Returns the four replies (the last None when DATA was not accepted); the caller decides
-        what a failure means and closes the connection after one."""
-        await self.send(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (sender, recipient))
-        mail, rcpt, data = await self.reply(), await self.reply(), await self.reply()
+        what a failure means and closes the connection after one. Raises SmtpTimeout when a
+        phase takes longer than its timeout."""
+        await self.send(b"MAIL FROM:<%s>\r\nRCPT TO:<%s>\r\nDATA\r\n" % (sender, recipient), timeouts.command)
+        mail = await self.reply(timeouts.command, "MAIL FROM")
+        rcpt = await self.reply(timeouts.command, "RCPT TO")
+        data = await self.reply(timeouts.data_init, "DATA")
         if data.code != 354:
             return mail, rcpt, data, None
         if mail.code != 250 or rcpt.code not in (250, 251):
             # DATA accepted although the envelope was refused: end it empty, send nothing.
-            await self.send(b".\r\n")
-            await self.reply()
+            await self.send(b".\r\n", timeouts.data_block)
+            await self.reply(timeouts.final_dot, 'the final "."')
             return mail, rcpt, data, None
-        await self.send(dot_stuffed(message))
-        return mail, rcpt, data, await self.reply()
+        await self.send(dot_stuffed(message), timeouts.data_block)
+        return mail, rcpt, data, await self.reply(timeouts.final_dot, 'the final "."')
 
     async def quit(self) -> None:
         if self.is_connected:
