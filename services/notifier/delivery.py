@@ -3,6 +3,11 @@
 The caller (the JetStream consumer) acks the event only when this says every mail of it is
 settled (sent, failed, or a duplicate), and otherwise naks it with the delay asked for: the
 event itself is the retry queue, so an SMTP outage loses nothing.
+
+A send may take minutes (RFC 5321 gives the answer to the final "." ten): while it lasts, the
+claim's lease is renewed every third of its length, so no other worker takes the mail over
+from a replica that is alive and waiting (docs/DELIVERY.md). Sends that answer sooner (all of
+them, normally) cost one timer armed and cancelled.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from contracts.common import Event
@@ -39,6 +44,58 @@ class RetryLater:
 
 
 Outcome = Settled | RetryLater
+
+
+class LeaseKeeper:
+    """Renews one claim's lease while its mail is being sent, from `start()` (a timer calls it a
+    third of the lease into the send) until `stop()`.
+
+    Renewing is claiming again as the same owner: the ledger's compare-and-set moves the lease's
+    end and gives a new revision, which the result's write must then name. A renewal that finds
+    the mail taken over (our lease ran out all the same, e.g. NATS was away for longer than
+    it) stops renewing; the result's write then fails as "claim lost", as before."""
+
+    def __init__(self, ledger: Ledger, clock: Clock, mail: MailRequest, claim: Claim, owner: str, lease: timedelta) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._mail = mail
+        self._owner = owner
+        self._lease = lease
+        self.claim = claim
+        self.renewals = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self._stopping = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"lease-{self._mail.mail_id}")
+
+    async def stop(self) -> Claim:
+        """Stop renewing; wait for a renewal under way (its revision is the one to write to)."""
+        if self._task is not None:
+            assert self._stopping is not None
+            self._stopping.set()
+            await self._task
+        return self.claim
+
+    async def _run(self) -> None:
+        assert self._stopping is not None
+        every = self._lease.total_seconds() / 3
+        while not self._stopping.is_set():
+            try:
+                renewed = await self._ledger.claim(self._mail, now=self._clock.now(), owner=self._owner, lease=self._lease)
+            except Exception as exc:  # noqa: BLE001 - NATS away (any error of the store): the lease still runs; again at the next tick
+                log.warning("mail %s: renewing the claim's lease failed (%s); trying again", self._mail.mail_id, exc)
+            else:
+                if renewed.outcome is not ClaimOutcome.RESUMED:
+                    log.warning("mail %s: claim taken over while sending (%s)", self._mail.mail_id, renewed.outcome.value)
+                    return
+                self.claim = replace(self.claim, revision=renewed.revision)
+                self.renewals += 1
+            try:
+                await asyncio.wait_for(self._stopping.wait(), every)
+            except TimeoutError:
+                pass
 
 
 class Deliverer:
@@ -75,16 +132,17 @@ class Deliverer:
         """Send one mail unless the ledger says otherwise; the seconds to wait, or None when settled."""
         now = self._clock.now()
         # Each attempt is its own owner: two copies of an event in one replica must not both send.
-        claim = await self._ledger.claim(mail, now=now, owner=f"{self._instance}/{next(self._attempt_ids)}", lease=self._lease)
+        owner = f"{self._instance}/{next(self._attempt_ids)}"
+        claim = await self._ledger.claim(mail, now=now, owner=owner, lease=self._lease)
         if claim.outcome is ClaimOutcome.DONE:
             self.duplicates += 1
             return None
         if claim.outcome is ClaimOutcome.BUSY:
             assert claim.busy_until is not None
             return max((claim.busy_until - now).total_seconds(), 0.05)
-        return await self._attempt(mail, claim)
+        return await self._attempt(mail, claim, owner)
 
-    async def _attempt(self, mail: MailRequest, claim: Claim) -> float | None:
+    async def _attempt(self, mail: MailRequest, claim: Claim, owner: str) -> float | None:
         before = claim.record.model_copy(update={"trace_id": tracing.current() or claim.record.trace_id})  # issue 18
         try:
             rendered = self._renderer.render(mail, composed_at=before.queued_at)
@@ -105,9 +163,17 @@ class Deliverer:
             "next_attempt_at": None,
         }
         delay: float | None = None
+        # The lease is renewed if the server takes longer than a third of it (see LeaseKeeper);
+        # the result is then written to the renewed claim's revision.
+        keeper = LeaseKeeper(self._ledger, self._clock, mail, claim, owner, self._lease)
+        timer = asyncio.get_running_loop().call_later(self._lease.total_seconds() / 3, keeper.start)
         try:
-            with metrics.smtp_attempt(temporary=TemporaryFailure):
-                answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
+            try:
+                with metrics.smtp_attempt(temporary=TemporaryFailure):
+                    answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
+            finally:
+                timer.cancel()
+                claim = await keeper.stop()
         except TemporaryFailure as failure:
             now = self._clock.now()
             if self._policy.gives_up(before.queued_at, now):

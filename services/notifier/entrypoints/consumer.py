@@ -6,6 +6,11 @@ holds it until then and a quiet period would otherwise add that wait to every ma
 acked only after the ledger holds the result of all its mails, naked with a delay when a mail
 must be retried, and redelivered after `ack_wait` if the replica died holding it. `max_deliver` is unlimited by default: JetStream would drop an event silently,
 so the notifier decides itself when a mail has failed (give_up_after_s, recorded in the ledger).
+
+An event still being worked on (a slow SMTP server may take minutes to answer, RFC 5321
+§4.5.3.2) is kept from redelivery: every quarter of `ack_wait` one timer sends `in_progress`
+(+WPI) for each event held longer than that, so JetStream redelivers only the events of a replica
+that is gone. One task for the replica, nothing per event beyond a dict entry.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
+        # every event fetched and not yet settled: id(msg) -> [msg, when JetStream last heard of it]
+        self._held: dict[int, list[Any]] = {}
+        self._keep_alive: asyncio.Task[None] | None = None
         self.handled = 0
         # what /readyz knows of the fetch loop (issue 18)
         self._beat = health.FetchLoop("notifier-events", stream=subjects.EVENTS_STREAM, consumer=settings.durable, kind="events")
@@ -67,6 +75,7 @@ class EventConsumer:
         self._sub = await self._js.pull_subscribe_bind(durable=self._settings.durable, stream=subjects.EVENTS_STREAM)
         health.register(self._js, self._beat)
         self._task = asyncio.create_task(self._run(), name="notifier-events")
+        self._keep_alive = asyncio.create_task(self._keep_alive_loop(), name="notifier-events-in-progress")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop fetching, let in-flight events finish (so their claims are released), then go."""
@@ -78,6 +87,10 @@ class EventConsumer:
             except TimeoutError:
                 log.warning("notifier: events still in flight after %.0fs; they come back after ack_wait", grace)
             self._task = None
+        if self._keep_alive is not None:  # after the in-flight events: they are kept alive until then
+            self._keep_alive.cancel()
+            await asyncio.gather(self._keep_alive, return_exceptions=True)
+            self._keep_alive = None
         if self._sub is not None:
             try:
                 await self._sub.unsubscribe()
@@ -101,7 +114,9 @@ class EventConsumer:
                     log.warning("notifier: fetch failed (%s); retrying", exc)
                     await asyncio.sleep(0.5)
                     continue
+                now = asyncio.get_running_loop().time()
                 for msg in msgs:
+                    self._held[id(msg)] = [msg, now]  # kept alive even while waiting for a slot
                     await self._slots.acquire()
                     task = asyncio.create_task(self._handle(msg))
                     self._in_flight.add(task)
@@ -121,7 +136,28 @@ class EventConsumer:
         except Exception:
             log.exception("notifier: handling %s failed; it comes back after ack_wait", msg.subject)
         finally:
+            self._held.pop(id(msg), None)
             self._slots.release()
+
+    async def _keep_alive_loop(self) -> None:
+        """Tell JetStream that the events held for longer than a quarter of ack_wait are still being
+        worked on, so it gives them to no other replica while this one waits on the SMTP server."""
+        every = self._settings.ack_wait_s / 4
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(every)
+            now = loop.time()
+            for held in list(self._held.values()):
+                msg, since = held
+                if now - since < every:
+                    continue
+                try:
+                    await msg.in_progress()
+                    held[1] = now
+                except (nats.errors.Error, nats.js.errors.Error, OSError) as exc:
+                    # NATS away: the event may come back after ack_wait; the ledger's lease keeps
+                    # another replica from sending its mail meanwhile.
+                    log.debug("notifier: in_progress for %s failed: %s", msg.subject, exc)
 
     async def _handle_one(self, msg: Any) -> None:
         cls = EVENT_BY_SUBJECT.get(msg.subject)
