@@ -163,7 +163,9 @@ async def _serve(
                 stack.push_async_callback(sink.stop)
                 suite = replace(suite, smtp=suite.smtp.model_copy(update={"host": sink.host, "port": sink.port}))
                 mail_note = f"local mail sink {sink.host}:{sink.port}, each mail kept as a file in {sink.maildir}"
-        if settings.metrics_port is None:
+        if settings.metrics_port is None and embedded:
+            # `ens up`: 127.0.0.1:9464 by default. `ens run` serves metrics only where asked
+            # (ENS_METRICS_PORT): replicas on one machine would race for one default port.
             settings = settings.model_copy(update={"metrics_port": _default_metrics_port(settings.metrics_host)})
         services = build_services(names, settings, SystemClock(), suite)
         host = Host(services, settings, SystemClock())
@@ -206,8 +208,8 @@ async def _serve(
 
 
 def _default_metrics_port(host: str) -> int:
-    """9464 when free; else none, with a warning (a second `ens up` or `ens run` on one machine
-    must still start; ENS_METRICS_PORT gives it a port of its own)."""
+    """9464 when free; else none, with a warning (a second `ens up` on one machine must still
+    start; ENS_METRICS_PORT gives it a port of its own)."""
     import socket
 
     with socket.socket() as probe:

@@ -111,7 +111,7 @@ class RuntimeSettings(BaseSettings):
         le=65535,
         description=(
             "HTTP port serving `/metrics` (Prometheus), `/healthz` and `/readyz` (docs/OPERATIONS.md). Unset: `ens up` "
-            "and `ens run` use 9464; 0: none."
+            "uses 9464 and `ens run` serves none (replicas on one machine each need a port of their own); 0: none."
         ),
     )
     metrics_host: str = Field(
