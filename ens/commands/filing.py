@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import nats.errors
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import filing as f
@@ -86,10 +85,13 @@ async def send(client: EnsClient, cmd: f.SubmitFiling | f.SubmitBulkFiling, uplo
     """The command's reply; a request the NATS server would not take is a `too_large` refusal."""
     try:
         return await client.call(cmd)
-    except nats.errors.MaxPayloadError:
-        size = len(cmd.model_dump_json().encode())
-        # EnsClient keeps its connection to itself; the server's limit is what refused the request.
-        server_limit = getattr(getattr(client, "_nc", None), "max_payload", None)
+    except CommandRefused as exc:
+        # EnsClient refuses a request above the server's max payload before sending it; say
+        # what the filer can do about it: the upload limit, and how to split.
+        if exc.code != ErrorCode.TOO_LARGE or "max_payload" not in exc.error.details:
+            raise
+        size = int(exc.error.details.get("bytes", len(cmd.model_dump_json().encode())))
+        server_limit = exc.error.details["max_payload"]
         said = f"（NATSサーバの上限 {server_limit:,}バイト）" if isinstance(server_limit, int) else ""
         message = (
             f"送信内容（{size:,}バイト）が大きすぎて送信できません{said}。"

@@ -17,6 +17,7 @@ import nats
 
 from contracts import auth as c
 from contracts.client import EnsClient
+from services.runtime.settings import RuntimeSettings
 from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support.suite import running
 
@@ -51,7 +52,12 @@ async def ens(env: dict[str, str], *args: str, stdin: str = "") -> tuple[int, st
 async def test_operator_officer_and_organisation_use_the_auth_commands(nats_url, tmp_path, clock):
     session_file = tmp_path / "session.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
-    env.update(ENS_NATS_URL=nats_url, ENS_SESSION_FILE=str(session_file), ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN)
+    env.update(
+        ENS_NATS_URL=nats_url,
+        ENS_SESSION_FILE=str(session_file),
+        ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN,
+        ENS_NATS_CREDENTIALS_DIR=str(RuntimeSettings().credentials_dir),  # the test server's seeds
+    )
     async with running(["auth"], nats_url, clock=clock):
         code, out, err = await ens(
             env,

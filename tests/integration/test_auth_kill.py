@@ -21,6 +21,7 @@ from contracts.client import CommandRefused, EnsClient
 from contracts.organisations import OrganisationKind
 from ens.embedded import die_with_parent
 from services.runtime.clock import jst_at
+from services.runtime.settings import RuntimeSettings
 from tests.conftest import TEST_OPERATOR_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +36,12 @@ def corporate_number(seed: int) -> str:
 
 def start_auth(nats_url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ENS_")}
-    env.update(ENS_NATS_URL=nats_url, ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN, ENS_DATA_DIR=str(log.parent / "data"))
+    env.update(
+        ENS_NATS_URL=nats_url,
+        ENS_AUTH_OPERATOR_TOKEN=TEST_OPERATOR_TOKEN,
+        ENS_DATA_DIR=str(log.parent / "data"),
+        ENS_NATS_CREDENTIALS_DIR=str(RuntimeSettings().credentials_dir),  # the test server's seeds
+    )
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "ens", "run", "auth"],
