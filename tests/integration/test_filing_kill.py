@@ -143,7 +143,8 @@ async def test_filings_and_their_events_never_come_apart_when_the_service_is_kil
             assert len({e["meta"]["event_id"] for e in events}) == len(events)
 
             # The daily pass repairs any index row a kill left behind; the history then lists every filing.
-            await client.call(f.PurgeExpiredFilings(as_of=clock.now() + timedelta(days=1)))
+            # forced: the filing process runs on the wall clock, and this as-of is ahead of it
+            await client.call(f.PurgeExpiredFilings(as_of=clock.now() + timedelta(days=1), force=True))
             page = await client.call(f.ListFilings(session_token=officer, organisation_id="SCHOOL-KILL", page_size=200))
             assert page.total == len(stored)
             assert {s.reception_number for s in page.items} == stored
