@@ -35,13 +35,25 @@ def _shown(rendered: RenderedMail, matches: bool) -> ShownMail:
     parsed = email.message_from_bytes(rendered.data, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     headers = [(k, str(v)) for k, v in parsed.items() if k.lower() != "content-type"]
-    return ShownMail(rendered.subject, rendered.text, rendered.html, headers, len(rendered.data), matches)
+    # The HTML part as the recipient's program decodes it from the bytes sent (CRLF line ends and
+    # all), for the sandboxed frame; the text part is shown in the page, where line ends are lines.
+    html = _part(parsed, "html") or rendered.html
+    return ShownMail(rendered.subject, rendered.text, html, headers, len(rendered.data), matches)
+
+
+def _part(message: EmailMessage, subtype: str) -> str | None:
+    part = message.get_body(preferencelist=(subtype,))
+    return part.get_content() if part is not None else None
 
 
 def rebuild(event: Event, record: DeliveryRecord, renderer: Renderer) -> ShownMail | None:
     """The mail as sent, or None when the event makes no mail with this record's id."""
     for mail in mails_for(event):
         if mail.mail_id == record.mail_id:
+            # Message-IDs carry the sending installation's id (made once by the notifier): rebuild
+            # with the one the log recorded, so the rebuilt mail is the one sent.
+            if record.message_id:
+                renderer = renderer.for_installation(Renderer.installation_of(record.message_id, mail.mail_id))
             rendered = renderer.render(mail, composed_at=record.queued_at)
             matches = rendered.subject == record.subject and rendered.message_id == record.message_id
             return _shown(rendered, matches)

@@ -8,6 +8,7 @@ free-mail services and phones show them as written. The same inputs give the sam
 from __future__ import annotations
 
 import base64
+import copy
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -90,6 +91,18 @@ class Renderer:
         self._templates = {
             t: (self._env.get_template(f"{t.value}.txt.j2"), self._env.get_template(f"{t.value}.html.j2")) for t in MailType
         }
+
+    def for_installation(self, installation: str) -> Renderer:
+        """The same renderer for another installation's Message-IDs (a mail rebuilt from the log)."""
+        twin = copy.copy(self)
+        twin._installation = installation
+        return twin
+
+    @staticmethod
+    def installation_of(message_id: str, mail_id: str) -> str:
+        """The installation id inside a Message-ID this renderer made for `mail_id` ("" if none)."""
+        local = message_id.strip("<>").rpartition("@")[0]
+        return local.removeprefix(f"{mail_id}.") if local.startswith(f"{mail_id}.") else ""
 
     def message_id(self, mail_id: str) -> str:
         if self._installation:
