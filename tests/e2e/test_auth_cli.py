@@ -13,12 +13,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import nats
-
 from contracts import auth as c
 from contracts.client import EnsClient
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import TEST_OPERATOR_TOKEN
+from tests.support import bus
 from tests.support.suite import running
 
 ENS = [sys.executable, "-m", "ens"]
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @asynccontextmanager
 async def nats_client(url: str) -> AsyncIterator[EnsClient]:
-    nc = await nats.connect(url)
+    nc = await bus.connect_as(url, "operator")
     try:
         yield EnsClient(nc, timeout=30)
     finally:
@@ -134,7 +133,8 @@ async def test_operator_officer_and_organisation_use_the_auth_commands(nats_url,
 
         # The next-day batch (the scheduler's `ens jobs run` would send this), then the organisation.
         async with nats_client(nats_url) as client:
-            await client.call(c.ActivateDueRegistrations(as_of=clock.now() + timedelta(days=2)))
+            # forced: dated ahead of the services' clock, as an operator may on purpose
+            await client.call(c.ActivateDueRegistrations(as_of=clock.now() + timedelta(days=2), force=True))
         org_env = {**env, "ENS_SESSION_FILE": str(tmp_path / "org-session.json")}
         code, out, err = await ens(org_env, "login", "org-user1", stdin="Secret#123abc\n")
         assert code == 0 and "メンテナンスのお知らせ" in out, err  # notices come with the login
