@@ -94,6 +94,7 @@ async def login_org(client: EnsClient, officer: str, org_id: str, kind: Organisa
 async def main(filings: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ens-bench-filing-") as tmp:
         server = secured_server(Path(tmp))
+        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(Path(tmp) / "credentials")  # every process here connects as itself
         server.start()
         try:
             return await run(server.url, filings, runs)
