@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 from faststream.nats import NatsBroker, NatsRouter
 from faststream.nats.security import NatsNKey
-from faststream.specification import AsyncAPI
 from nats.aio.client import Client as Nats
 from nats.js import JetStreamContext
 from nats.micro.service import Service as MicroService
@@ -342,7 +341,7 @@ def build_broker(
     identity: str | None = None,
 ) -> NatsBroker:
     """One FastStream broker for the services' command subscriptions; connected as `identity`
-    (None only for a broker that never connects: the AsyncAPI document's)."""
+    (None only for a broker built without connecting, e.g. in a unit test)."""
     security: dict[str, Any] = {}
     if identity is not None:
         options = ens_nats.identity_options(settings, identity)
@@ -379,27 +378,4 @@ def _status_router(service: Service, host: Host | None) -> NatsRouter:
         assert host is not None  # a broker built for the specification alone never consumes
         return await host.status(service)
 
-    # Events go out through the outbox relay with plain JetStream publishes; declaring them here
-    # puts every event subject and schema into the AsyncAPI document.
-    for event in service.events:
-        router.publisher(
-            event.SUBJECT,
-            schema=event,
-            title=f"{event.SUBJECT}:{event.__name__}",
-            description=(event.__doc__ or event.__name__).strip().splitlines()[0],
-        )
     return router
-
-
-def asyncapi_document(services: list[Service], settings: RuntimeSettings) -> AsyncAPI:
-    broker = build_broker(services, settings)
-    return AsyncAPI(
-        broker,
-        title="ENS notification suite",
-        version=package_version(),
-        description=(
-            "Commands (request/reply, core NATS, queue groups) and domain events (JetStream stream "
-            f"{subjects.EVENTS_STREAM}) of the 電子届出システム notification suite."
-        ),
-        schema_version="3.0.0",
-    )
