@@ -16,14 +16,12 @@ from contracts import auth as a
 from contracts import subjects
 from contracts.client import CommandRefused
 from contracts.common import ErrorCode
-from contracts.organisations import OrganisationKind
 from services.runtime.clock import FakeClock
-from tests.conftest import TEST_OPERATOR_TOKEN
+from tests.support.story import ORG, officer_and_active_account
 from tests.support.suite import running
 
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
 NEXT_DAY = datetime(2027, 4, 2, 0, 0, tzinfo=UTC)  # 09:00 JST
-ORG = a.Organisation(organisation_id="1000011000005", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社サンプル")
 
 
 @pytest.fixture(autouse=True)
@@ -31,31 +29,6 @@ def smtp_env(monkeypatch, mail_sink):
     monkeypatch.setenv("ENS_SMTP_HOST", mail_sink.host)
     monkeypatch.setenv("ENS_SMTP_PORT", str(mail_sink.port))
     return mail_sink
-
-
-async def officer_and_account(client, clock: FakeClock) -> str:
-    await client.call(
-        a.CreateOfficer(
-            operator_token=TEST_OPERATOR_TOKEN,
-            auth_id="officer01",
-            password="Officer#2027x",
-            name="審査 太郎",
-            email="officer@example.go.jp",
-        )
-    )
-    officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
-    await client.call(
-        a.RegisterAccount(
-            session_token=officer,
-            organisation=ORG,
-            auth_id="sample-corp01",
-            initial_password="Secret#123abc",
-            email="tanto@example.jp",
-        )
-    )
-    clock.set(NEXT_DAY)
-    await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
-    return (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
 
 
 async def reissue_events(nc) -> int:
@@ -81,7 +54,7 @@ def _is_reissue(mail) -> bool:
 async def test_a_retry_after_a_lost_reply_makes_one_change_one_event_and_one_mail(nats_url, nc, client, mail_sink):
     clock = FakeClock(START)
     async with running(["auth", "notifier"], nats_url, clock=clock):
-        officer = await officer_and_account(client, clock)
+        officer = await officer_and_active_account(client, clock)
         cmd = a.ReissueAuthId(session_token=officer, organisation_id=ORG.organisation_id, request_id="reissue-0000000001")
         # The first copy's reply goes to an inbox nobody reads: the caller never learns it ran.
         await nc.publish(cmd.SUBJECT, cmd.model_dump_json().encode(), reply="_INBOX.nobody.listens")
@@ -97,7 +70,7 @@ async def test_a_retry_after_a_lost_reply_makes_one_change_one_event_and_one_mai
 async def test_the_same_key_with_another_payload_is_refused(nats_url, nc, client):
     clock = FakeClock(START)
     async with running(["auth"], nats_url, clock=clock):
-        officer = await officer_and_account(client, clock)
+        officer = await officer_and_active_account(client, clock)
         await client.call(
             a.ReissueAuthId(session_token=officer, organisation_id=ORG.organisation_id, request_id="key-00000000002")
         )
@@ -112,7 +85,7 @@ async def test_the_same_key_with_another_payload_is_refused(nats_url, nc, client
 async def test_ten_copies_at_once_make_one_change(nats_url, nc, client, mail_sink):
     clock = FakeClock(START)
     async with running(["auth", "notifier"], nats_url, clock=clock):
-        officer = await officer_and_account(client, clock)
+        officer = await officer_and_active_account(client, clock)
         cmd = a.ReissueAuthId(session_token=officer, organisation_id=ORG.organisation_id, request_id="ten-copies-000003")
         replies = await asyncio.gather(*(client.call(cmd) for _ in range(10)))
         assert all(r == replies[0] for r in replies)
@@ -124,7 +97,7 @@ async def test_ten_copies_at_once_make_one_change(nats_url, nc, client, mail_sin
 async def test_a_key_used_again_after_the_retention_period_is_a_new_command(nats_url, nc, client):
     clock = FakeClock(START)
     async with running(["auth"], nats_url, clock=clock):
-        officer = await officer_and_account(client, clock)
+        officer = await officer_and_active_account(client, clock)
         cmd = a.ReissueAuthId(session_token=officer, organisation_id=ORG.organisation_id, request_id="retained-0000004")
         await client.call(cmd)
         await client.call(cmd)
@@ -142,7 +115,7 @@ async def test_a_key_used_again_after_the_retention_period_is_a_new_command(nats
 async def test_a_done_change_is_answered_as_done_when_its_audit_record_cannot_be_written(nats_url, nc, client):
     clock = FakeClock(START)
     async with running(["auth"], nats_url, clock=clock):
-        officer = await officer_and_account(client, clock)
+        officer = await officer_and_active_account(client, clock)
         await nc.jetstream().delete_stream(subjects.AUDIT_STREAM)  # the audit write now fails: no stream
         reply = await client.call(a.ReissueAuthId(session_token=officer, organisation_id=ORG.organisation_id))
         assert reply.ok

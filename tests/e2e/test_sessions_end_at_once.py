@@ -12,8 +12,7 @@ from contracts import auth as a
 from contracts import filing as f
 from contracts.client import CommandRefused
 from contracts.common import ErrorCode
-from contracts.organisations import OrganisationKind
-from tests.conftest import TEST_OPERATOR_TOKEN
+from tests.support.story import officer_and_active_account
 from tests.support.suite import running
 
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
@@ -47,30 +46,7 @@ async def test_a_filing_sent_right_after_logout_or_deregistration_is_refused_and
 
     clock = FakeClock(START)
     async with running(["auth", "filing", "notifier"], nats_url, clock=clock):
-        await client.call(
-            a.CreateOfficer(
-                operator_token=TEST_OPERATOR_TOKEN,
-                auth_id="officer01",
-                password="Officer#2027x",
-                name="審査 太郎",
-                email="officer@example.go.jp",
-            )
-        )
-        officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
-        await client.call(
-            a.RegisterAccount(
-                session_token=officer,
-                organisation=a.Organisation(
-                    organisation_id="1000011000005", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社サンプル"
-                ),
-                auth_id="sample-corp01",
-                initial_password=PASSWORD,
-                email="tanto@example.jp",
-            )
-        )
-        clock.set(NEXT_DAY)
-        await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
-        officer = (await client.call(a.Login(auth_id="officer01", password="Officer#2027x"))).session_token
+        officer = await officer_and_active_account(client, clock, NEXT_DAY)
 
         session = (await client.call(a.Login(auth_id="sample-corp01", password=PASSWORD))).session_token
         accepted = await submit(client, session)  # warms any cache filing might keep
