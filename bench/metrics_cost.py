@@ -34,16 +34,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx
 import login as login_bench  # bench/login.py
-import notifier as notifier_bench  # bench/notifier.py
 import scale_out  # bench/scale_out.py
-from argon2 import PasswordHasher
 
 from contracts.client import EnsClient
-from ens.embedded import secured_server, versions
-from services.auth.settings import AuthSettings
-from services.runtime import nats as ens_nats
-from services.runtime.nats import connect_as
-from services.runtime.settings import RuntimeSettings
+from ens.embedded import versions
 
 REPLICAS = 2
 
@@ -83,25 +77,9 @@ async def main(args: argparse.Namespace) -> dict:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="ens-metrics-cost-") as tmp:
         work = Path(tmp)
-        server = secured_server(work)
-        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(work / "credentials")
-        server.start()
-        sink = notifier_bench.Sink()
-        await sink.start()
-        nc = await connect_as(RuntimeSettings(nats_url=server.url), "admin")
-        try:
-            js = nc.jetstream(timeout=30)
-            await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=server.url))
+        async with scale_out.bench_bus(work) as (server, sink, nc, js):
             client = EnsClient(nc, timeout=120)
-            setup = scale_out.start_auth(server.url, 1, work, False)
-            try:
-                await scale_out.until_all_answer(client, setup, 1)
-                ids = await scale_out.setup_accounts(client, args.accounts)
-            finally:
-                login_bench.stop_replicas(setup)
-            params = AuthSettings(operator_token=login_bench.OPERATOR_TOKEN).hash_parameters()
-            hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
-            stored = hasher.hash(login_bench.PASSWORD)
+            ids, hasher, stored = await scale_out.accounts_and_hash(client, server.url, work, args.accounts, False)
 
             rounds: list[dict] = []
             for r in range(args.rounds):
@@ -135,9 +113,6 @@ async def main(args: argparse.Namespace) -> dict:
                         flush=True,
                     )
                 rounds.append({"on": pair[True], "off": pair[False], **{k: pair[True][k] / pair[False][k] for k in pair[True]}})
-        finally:
-            await nc.close()
-            server.stop()
             await sink.stop()
 
     def median(key: str, side: str | None = None) -> float:

@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +42,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 import login as login_bench  # bench/login.py
 import notifier as notifier_bench  # bench/notifier.py
 from argon2 import PasswordHasher
+from nats.aio.client import Client as Nats
+from nats.js import JetStreamContext
 
 from contracts import auth as a
 from contracts import subjects
 from contracts.client import EnsClient
 from contracts.notifier import DeliveryStatus
-from ens.embedded import die_with_parent, free_port, secured_server, versions
+from ens.embedded import NatsServerProcess, die_with_parent, free_port, secured_server, versions
 from services.auth.settings import AuthSettings
 from services.notifier.domain.routing import mails_for
 from services.runtime import nats as ens_nats
@@ -195,21 +199,49 @@ async def auth_round(client: EnsClient, url: str, work: Path, replicas: int, ids
     return {"replicas": replicas, "logins_per_s": rate, "cpu_ms_per_login": cpu / logins * 1000}
 
 
+@asynccontextmanager
+async def bench_bus(work: Path) -> AsyncIterator[tuple[NatsServerProcess, notifier_bench.Sink, Nats, JetStreamContext]]:
+    """A secured nats-server with the event streams, a local SMTP sink and an admin connection,
+    all stopped on the way out (ENS_NATS_CREDENTIALS_DIR points the bench's processes at the seeds)."""
+    server = secured_server(work)
+    os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(work / "credentials")
+    server.start()
+    sink = notifier_bench.Sink()
+    await sink.start()
+    nc = await connect_as(RuntimeSettings(nats_url=server.url), "admin")
+    try:
+        js = nc.jetstream(timeout=30)
+        await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=server.url))
+        yield server, sink, nc, js
+    finally:
+        await nc.close()
+        server.stop()
+        await sink.stop()
+
+
+async def accounts_and_hash(
+    client: EnsClient, url: str, work: Path, accounts: int, metrics: bool
+) -> tuple[list[str], PasswordHasher, str]:
+    """The login accounts (made once, through one auth process), and a hasher and stored hash with
+    auth's own parameters for the bare-verify baseline."""
+    setup = start_auth(url, 1, work, metrics)
+    try:
+        await until_all_answer(client, setup, 1)
+        ids = await setup_accounts(client, accounts)
+    finally:
+        login_bench.stop_replicas(setup)
+    params = AuthSettings(operator_token=login_bench.OPERATOR_TOKEN).hash_parameters()
+    hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
+    return ids, hasher, hasher.hash(login_bench.PASSWORD)
+
+
 async def main(args: argparse.Namespace) -> dict:
     started = time.monotonic()
     metrics = args.metrics == "on"
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="ens-scale-out-") as tmp:
         work = Path(tmp)
-        server = secured_server(work)
-        os.environ["ENS_NATS_CREDENTIALS_DIR"] = str(work / "credentials")
-        server.start()
-        sink = notifier_bench.Sink()
-        await sink.start()
-        nc = await connect_as(RuntimeSettings(nats_url=server.url), "admin")
-        try:
-            js = nc.jetstream(timeout=30)
-            await ens_nats.ensure_shared_streams(js, RuntimeSettings(nats_url=server.url))
+        async with bench_bus(work) as (server, sink, nc, js):
             notifier_rounds = []
             for r in range(args.rounds):
                 for replicas in (1, 2) if r % 2 == 0 else (2, 1):
@@ -219,15 +251,7 @@ async def main(args: argparse.Namespace) -> dict:
 
             # auth: the accounts once (with one replica), then the rounds
             client = EnsClient(nc, timeout=120)
-            setup = start_auth(server.url, 1, work, metrics)
-            try:
-                await until_all_answer(client, setup, 1)
-                ids = await setup_accounts(client, args.accounts)
-            finally:
-                login_bench.stop_replicas(setup)
-            params = AuthSettings(operator_token=login_bench.OPERATOR_TOKEN).hash_parameters()
-            hasher = PasswordHasher(time_cost=params.time_cost, memory_cost=params.memory_kib, parallelism=params.parallelism)
-            stored = hasher.hash(login_bench.PASSWORD)
+            ids, hasher, stored = await accounts_and_hash(client, server.url, work, args.accounts, metrics)
             auth_rounds, verify_rates = [], []
             for r in range(args.rounds):
                 verify_rates.append(
@@ -237,10 +261,6 @@ async def main(args: argparse.Namespace) -> dict:
                     result = await auth_round(client, server.url, work, replicas, ids, args.logins, metrics)
                     auth_rounds.append(result)
                     print(f"auth x{replicas}: {result['logins_per_s']:.1f} logins/s", flush=True)
-        finally:
-            await nc.close()
-            server.stop()
-            await sink.stop()
 
     def median(rounds: list[dict], replicas: int, key: str) -> float:
         return statistics.median(x[key] for x in rounds if x["replicas"] == replicas)
