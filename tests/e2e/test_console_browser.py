@@ -30,6 +30,7 @@ if not (CHROMIUM and CHROMEDRIVER):
     )
 
 from selenium import webdriver  # noqa: E402  (after the skip: the browser may be absent)
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -90,9 +91,15 @@ class Page:
         """Click, and wait until the page it leads to has replaced this one."""
 
         def do() -> None:
+            # Chromium can still be swapping in the previous page's document when a
+            # step begins ("Node with given id does not belong to the document"):
+            # wait for a settled page, and find the button again if it went stale.
+            wait = WebDriverWait(self.d, 20, ignored_exceptions=(StaleElementReferenceException, WebDriverException))
+            wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
             old = self.d.find_element(By.TAG_NAME, "html")
-            self.d.find_element(By.CSS_SELECTOR, css).click()
-            WebDriverWait(self.d, 20).until(expected_conditions.staleness_of(old))
+            wait.until(lambda d: d.find_element(By.CSS_SELECTOR, css).click() is None)
+            wait.until(expected_conditions.staleness_of(old))
+            wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
         await step(do)
 
