@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts import auth, filing
 from contracts import subjects as s
-from contracts.common import Command, Event, Message, Reply
+from contracts.common import Command, Event, Idempotent, Message, Reply
 
 SERVICE = "notifier"
 
@@ -82,6 +82,23 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     RETRYING = "retrying"
     FAILED = "failed"
+    BOUNCED = "bounced"  # accepted by the first server, then returned as undeliverable (a 5.x.x report)
+
+
+class MailStatus(StrEnum):
+    """What a delivery-status event says happened to a mail (MailStatusChanged.status)."""
+
+    QUEUED = "queued"  # the notifier took the mail on (first claim in the ledger)
+    SENT = "sent"  # the SMTP server answered 250 to the final "."
+    DEFERRED = "deferred"  # a temporary failure (4xx, no connection, timeout); tried again later
+    FAILED = "failed"  # refused for good (5xx) or still failing after the give-up time
+    BOUNCED = "bounced"  # a delivery status notification came back: hard (5.x.x) undeliverable
+    RESENT = "resent"  # an officer had the mail sent again; `resent_as` names the new mail
+
+
+class BounceKind(StrEnum):
+    HARD = "hard"  # 5.x.x: the address does not take mail (no such user, domain, refused)
+    SOFT = "soft"  # 4.x.x: a transient note (mailbox full, delayed); the mail may still arrive
 
 
 class DeliveryRecord(Message):
@@ -132,5 +149,68 @@ class QueryDeliveryLog(Command[DeliveryLog]):
     limit: int = Field(description="Most records returned, 1-1000.", default=100, ge=1, le=1000)
 
 
-COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog,)
-EVENTS: tuple[type[Event], ...] = ()
+class MailStatusChanged(Event):
+    """A mail's delivery state changed: one event per change, exactly once (deterministic id).
+
+    Carries no body and no personal data of foreign nationals: the mail's id and type, the
+    account and filing it concerns, the state, the attempt and the server's answer."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "mail_status_changed")
+    mail_id: str = Field(description="Id of the mail (as in the delivery log).")
+    mail_type: MailType = Field(description="Which of the nine mail types (and the notice to an old address).")
+    auth_id: str | None = Field(default=None, title="認証ID", description="The account the mail concerns.")
+    reception_number: str | None = Field(default=None, title="受付番号", description="The filing the mail concerns (mails 6-9).")
+    status: MailStatus = Field(description="The mail's new state.")
+    attempt: int = Field(ge=0, description="How many SMTP attempts were made so far (0 while queued).")
+    smtp_code: int | None = Field(default=None, description="The SMTP server's reply code, when one answered.")
+    smtp_message: str | None = Field(default=None, description="The SMTP server's reply text (or the bounce's diagnostic).")
+    at: AwareDatetime = Field(description="When the state changed (UTC).")
+    resent_from: str | None = Field(default=None, description="For a resent mail: the id of the mail it is a new attempt of.")
+    resent_as: str | None = Field(default=None, description="With status `resent`: the id of the new mail.")
+
+
+class AddressBounced(Event):
+    """A mail to an account's registered address came back as undeliverable (hard bounce).
+
+    Auth listens to it and marks the address undeliverable until a new address is registered."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "address_bounced")
+    mail_id: str = Field(description="The mail that bounced.")
+    mail_type: MailType = Field(description="Its type.")
+    auth_id: str | None = Field(default=None, title="認証ID", description="The account whose address bounced.")
+    recipient: str = Field(description="The address that does not take mail.")
+    status_code: str | None = Field(default=None, description="The enhanced status code of the report, e.g. 5.1.1.")
+    diagnostic: str | None = Field(default=None, description="The receiving server's diagnostic, as reported.")
+    reporting_mta: str | None = Field(default=None, description="The MTA that reported the bounce.")
+    bounced_at: AwareDatetime = Field(description="When the bounce was recorded (UTC).")
+
+
+class BounceRecorded(Reply):
+    """What the notifier made of a bounce the intake received."""
+
+    mail_id: str | None = Field(default=None, description="The mail the bounce concerns; absent when no mail of ours matched.")
+    recorded: bool = Field(description="True when the delivery log now holds the bounce (also on a repeat of the same report).")
+
+
+class RecordBounce(Command[BounceRecorded], Idempotent):
+    """The bounce intake only: a delivery status notification (or a server's own bounce) came
+    back for one of our mails. Found by the VERP envelope address (`mail_id`), else by the
+    original Message-ID in the report. Hard (5.x.x) marks the mail `bounced` and publishes
+    AddressBounced; soft (4.x.x) adds a note to the delivery log."""
+
+    SUBJECT: ClassVar[str] = s.service_command(SERVICE, "record_bounce")
+    mail_id: str | None = Field(default=None, max_length=128, description="The mail id from the VERP envelope address.")
+    original_message_id: str | None = Field(
+        default=None,
+        max_length=998,
+        description="Message-ID of the bounced mail, from the report, when the envelope did not say.",
+    )
+    kind: BounceKind = Field(description="hard (5.x.x) or soft (4.x.x).")
+    status_code: str | None = Field(default=None, max_length=16, description="Enhanced status code, e.g. 5.1.1.")
+    diagnostic: str | None = Field(default=None, max_length=2000, description="Diagnostic-Code or the bounce's explanation.")
+    reporting_mta: str | None = Field(default=None, max_length=255, description="Reporting-MTA of the report.")
+    recipient: str | None = Field(default=None, max_length=320, description="Final-Recipient of the report.")
+
+
+COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog, RecordBounce)
+EVENTS: tuple[type[Event], ...] = (MailStatusChanged, AddressBounced)

@@ -311,6 +311,7 @@ def _security_schemes() -> dict[str, Any]:
         "client": "portals and other programs acting for organisations and officers: the public commands",
         "operator": "operators, `ens` on an operator's machine, the web console: the public and `.system.` commands",
         "events-reader": "programs that follow domain events: a durable consumer on ENS_EVENTS, nothing else",
+        "bounces": "the bounce intake (an SMTP listener other mail servers reach): RecordBounce to the notifier, nothing else",
         "admin": "break-glass (stream inspection, repairs): everything; no service or program of the suite uses it",
     }
     out = {}

@@ -22,7 +22,10 @@ from contracts import subjects
 
 SERVICES: Final = subjects.SERVICES
 OUTSIDE: Final = ("client", "events-reader", "operator", "admin")
-IDENTITIES: Final = (*SERVICES, *OUTSIDE)
+# The bounce intake faces other mail servers (an SMTP listener the MTA relays bounces to), so it
+# is its own identity that may say one thing: RecordBounce to the notifier.
+INTAKE: Final = "bounces"
+IDENTITIES: Final = (*SERVICES, INTAKE, *OUTSIDE)
 
 # The buckets each service owns (a test compares them with what each service declares).
 BUCKETS: Final[dict[str, tuple[str, ...]]] = {
@@ -43,11 +46,15 @@ BUCKETS: Final[dict[str, tuple[str, ...]]] = {
 # Commands of other services each service calls.
 CALLS: Final[dict[str, tuple[str, ...]]] = {
     "auth": (),
+    INTAKE: (f"{subjects.ROOT}.notifier.internal.record_bounce",),
     "filing": (
         f"{subjects.ROOT}.auth.introspect_session",
         f"{subjects.ROOT}.auth.internal.organisation_contact",  # where a filing's mails go (GetOrganisationContact)
     ),
-    "notifier": (),
+    "notifier": (
+        f"{subjects.ROOT}.auth.introspect_session",  # ResendMail is an officer's command
+        f"{subjects.ROOT}.auth.internal.organisation_contact",  # a resent mail goes to the address registered now
+    ),
     "scheduler": (
         f"{subjects.ROOT}.auth.system.>",
         f"{subjects.ROOT}.filing.system.>",
@@ -124,13 +131,15 @@ def grant(identity: str) -> Grant:
             *(p for bucket in BUCKETS[identity] for p in _bucket(bucket)),
             *CALLS[identity],
         ]
-        if identity == "notifier":
+        if identity in ("notifier", "auth"):  # auth follows the notifier's AddressBounced
             publish += _stream_consume(subjects.EVENTS_STREAM)
         return Grant(
             publish=tuple(publish),
             subscribe=(f"{subjects.ROOT}.{identity}.> {subjects.queue_group(identity)}", *service_api(identity), inbox),
             allow_responses=True,
         )
+    if identity == INTAKE:
+        return Grant(publish=CALLS[INTAKE], subscribe=(inbox,))
     if identity == "client":
         return Grant(publish=tuple(public_commands()), subscribe=(inbox,))
     if identity == "events-reader":
