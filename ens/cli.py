@@ -108,7 +108,12 @@ def cli() -> None:
 
 
 async def _serve(
-    names: list[str], settings: RuntimeSettings, embedded: bool, dev_secrets: dict[str, str] | None = None, console: bool = False
+    names: list[str],
+    settings: RuntimeSettings,
+    embedded: bool,
+    dev_secrets: dict[str, str] | None = None,
+    console: bool = False,
+    bounces: bool = False,
 ) -> None:
     from dataclasses import replace
 
@@ -191,6 +196,24 @@ async def _serve(
                 fail(f"could not start the console on {web.url} (ENS_CONSOLE_HOST, ENS_CONSOLE_PORT): {exc.strerror}")
             stack.push_async_callback(web.stop)
             click.echo(f"ens: console at {web.url}")
+        if bounces:
+            from services.bounces.app import build as build_intake
+            from services.bounces.settings import BouncesSettings
+
+            try:
+                intake_settings = load_settings(BouncesSettings)
+                intake = build_intake(settings, intake_settings) if intake_settings.domain or not embedded else None
+                if intake is not None:
+                    await intake.start()
+            except (SettingsError, BusRefused) as exc:
+                fail(str(exc))
+            except OSError as exc:
+                fail(f"could not start the bounce intake (ENS_BOUNCES_HOST, ENS_BOUNCES_PORT): {exc.strerror}")
+            if intake is None:
+                click.echo("ens: no bounce intake (set ENS_NOTIFIER_BOUNCE_DOMAIN to receive bounces)")
+            else:
+                stack.push_async_callback(intake.stop)
+                click.echo(f"ens: bounce intake at smtp://{intake.host}:{intake.port} for {intake.domain}")
         if mail_note:
             click.echo(f"ens: mail goes to the {mail_note}")
         if host.probe is not None:
@@ -198,7 +221,7 @@ async def _serve(
                 f"ens: metrics, health and readiness on http://{host.probe.host}:{host.probe.port}/metrics, /healthz, /readyz"
             )
         click.echo(
-            f"ens: ready — {', '.join([*names, *(['console'] if console else [])])} on {settings.nats_url} (Ctrl-C to stop)",
+            f"ens: ready — {', '.join([*names, *(['console'] if console else []), *(['bounces'] if bounces else [])])} on {settings.nats_url} (Ctrl-C to stop)",
             err=False,
         )
         sys.stdout.flush()
@@ -231,17 +254,20 @@ def up() -> None:
     path, created, secrets = devsecrets.ensure(settings.data_dir)
     if created:
         click.echo(f"ens: made development secrets in {path} (set ENS_AUTH_OPERATOR_TOKEN and ENS_FILING_KEYS in production)")
-    run_event_loop(_serve(list(subjects.SERVICES), settings, embedded=True, dev_secrets=secrets, console=True), settings)
+    run_event_loop(
+        _serve(list(subjects.SERVICES), settings, embedded=True, dev_secrets=secrets, console=True, bounces=True), settings
+    )
 
 
 @cli.command()
-@click.argument("service", type=click.Choice([*subjects.SERVICES, "console"]))
+@click.argument("service", type=click.Choice([*subjects.SERVICES, "console", "bounces"]))
 def run(service: str) -> None:
     """Run one service alone against the NATS at ENS_NATS_URL (scale out by running it again)."""
     settings = runtime_settings()
     configure_logging(settings.log_level, settings.log_format, settings.third_party_log_level)
-    console = service == "console"
-    run_event_loop(_serve([] if console else [service], settings, embedded=False, console=console), settings)
+    console, bounces = service == "console", service == "bounces"
+    alone = [] if console or bounces else [service]
+    run_event_loop(_serve(alone, settings, embedded=False, console=console, bounces=bounces), settings)
 
 
 @cli.command()
