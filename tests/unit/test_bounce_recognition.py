@@ -159,7 +159,7 @@ def test_rcpt_is_taken_only_for_verp_and_the_bare_addresses_of_the_bounce_domain
         b"",
         b"\x00\xff\xfe garbage \r\n\r\n\x80\x81",
         b"Content-Type: multipart/report; boundary=x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\n",
-        b"Content-Type: multipart/report; boundary=\"\r\n\r\n--\r\n",
+        b'Content-Type: multipart/report; boundary="\r\n\r\n--\r\n',
         b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n" * 200,
         b"Content-Type: text/plain; charset=no-such-charset\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@@",
     ],
