@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
+from weakref import WeakKeyDictionary
 
 from contracts import auth as c
 from contracts.common import JobResult
@@ -16,7 +18,7 @@ from services.auth.domain import transitions
 from services.auth.domain.account import AccountStatus, DueKind
 from services.auth.domain.periods import activation_due
 from services.auth.domain.session import Caller
-from services.auth.ports import AuthDeps
+from services.auth.ports import AuthDeps, DueIndex
 from services.runtime.clock import business_day
 from services.runtime.errors import InvalidInput, field_error
 from services.runtime.pipeline import CommandContext
@@ -64,10 +66,45 @@ async def activate_due_registrations(cmd: c.ActivateDueRegistrations, ctx: Ctx) 
     return JobResult(as_of=cmd.as_of, processed=len(due), changed=changed)
 
 
+@dataclass(frozen=True)
+class _Swept:
+    """The last warning run this process finished: every warning due on `day` or before, for
+    these thresholds, was sent then (or had been before)."""
+
+    day: date
+    days_before: tuple[int, ...]
+
+
+# Per due index (one per auth process, one per fake in tests), in memory: a process that has not
+# finished a run since it started (or ran with other thresholds) reads the whole window once.
+# Losing it costs one full read, never a warning; so it need not be shared or durable.
+_swept: WeakKeyDictionary[DueIndex, _Swept] = WeakKeyDictionary()
+
+
+def warning_marker_days(today: date, days_before: Sequence[int], since: date | None) -> list[date]:
+    """The marker days (a password's first invalid day, the day after its last valid day) whose
+    warnings can be owed today and were not yet due at the last finished run (`since`, a day
+    before today; None: no such run, so every password ending within the farthest threshold).
+
+    Threshold n's warning day is (last valid day - n), so a warning day in (since, today] is a
+    marker day in [since + n + 2, today + n + 1]; a marker day at or before today is a password
+    that has stopped working, which is warned no more. A day missed while the scheduler was down
+    lies in (since, today], so it is read once by the next run; an ordinary day reads one marker
+    day per threshold."""
+    wanted: set[date] = set()
+    for n in days_before:
+        first = today + timedelta(days=1) if since is None else max(since + timedelta(days=n + 2), today + timedelta(days=1))
+        last = today + timedelta(days=n + 1)
+        wanted.update(first + timedelta(days=k) for k in range((last - first).days + 1))
+    return sorted(wanted)
+
+
 async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: Ctx) -> JobResult:
-    """Warn once per (password, threshold); see transitions.warning_due. Reads the markers of every
-    password that ends within the farthest threshold, not only those whose warning day is today,
-    so a day the scheduler missed is caught up at the next run."""
+    """Warn once per (password, threshold); see transitions.warning_due. Reads the markers of the
+    passwords whose warning day has come since this process's last finished run, so a day the
+    scheduler missed is caught up at the next run and an ordinary day reads only its own days
+    (see warning_marker_days); without such a run, every password within the farthest threshold.
+    A run that fails does not move that starting point: the next one reads its days again."""
     ctx.trail.actor = "system"
     deps = ctx.deps
     days = sorted(set(cmd.days_before))
@@ -76,12 +113,9 @@ async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: 
     if not days:
         return JobResult(as_of=cmd.as_of, processed=0, changed=0)
     today = business_day(cmd.as_of)
-    # A marker's day is the day the password stops working (the day after its last valid day).
-    markers = [
-        m
-        for offset in range(1, days[-1] + 2)
-        for m in await deps.index.scan(DueKind.PASSWORD_EXPIRY, today + timedelta(days=offset))
-    ]
+    swept = _swept.get(deps.index)
+    since = swept.day if swept is not None and swept.days_before == tuple(days) and swept.day < today else None
+    markers = [m for day in warning_marker_days(today, days, since) for m in await deps.index.scan(DueKind.PASSWORD_EXPIRY, day)]
     sent: dict[str, int] = {str(d): 0 for d in days}
 
     async def warn(marker: tuple[date, str]) -> bool:
@@ -94,6 +128,9 @@ async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: 
         return True
 
     changed = sum(await each(markers, warn))
+    latest = _swept.get(deps.index)  # another run may have finished meanwhile: never move back
+    if latest is None or latest.days_before != tuple(days) or latest.day < today:
+        _swept[deps.index] = _Swept(today, tuple(days))
     ctx.trail.details.update(processed=len(markers), changed=changed)
     return JobResult(as_of=cmd.as_of, processed=len(markers), changed=changed, details=sent)
 
