@@ -11,7 +11,7 @@ from services.auth.adapters.accounts import KvAccounts, KvClaims, KvUnknownLogin
 from services.auth.adapters.passwords import Argon2Passwords
 from services.auth.adapters.sessions import KvSessions
 from services.auth.domain.session import Caller
-from services.auth.handlers import HANDLERS
+from services.auth.handlers import HANDLERS, REPLAYS
 from services.auth.login import resolve
 from services.auth.ports import AuthDeps
 from services.auth.settings import AuthSettings
@@ -33,7 +33,7 @@ class AuthService(ServiceBase[AuthDeps, Caller]):
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: AuthSettings, clock: Clock) -> None:
-        super().__init__(runtime, HANDLERS, resolve)
+        super().__init__(runtime, HANDLERS, resolve, REPLAYS)
         self.settings = settings
         self.clock = clock
         self.periods = settings.periods(runtime.activation_time)
@@ -75,7 +75,8 @@ class AuthService(ServiceBase[AuthDeps, Caller]):
                 unknown_logins=KvUnknownLogins(plain(kv.UNKNOWN_LOGINS)),
                 index=index,
                 sessions=KvSessions(plain(kv.SESSIONS), self.periods),
-                notices=kv.KvNotices(plain(kv.NOTICES), feed),
+                # A notice is published by its one write: it commits (records the request's key).
+                notices=kv.KvNotices(KvStore(buckets[kv.NOTICES], bucket=kv.NOTICES, clock=self.clock, commits=True), feed),
                 passwords=self.passwords,
                 clock=self.clock,
                 periods=self.periods,

@@ -38,13 +38,18 @@ async def in_force(deps: AuthDeps, now: datetime) -> list[c.Notice]:
     return sorted(shown, key=lambda n: n.starts_at, reverse=True)
 
 
+async def _new_notice_id() -> str:
+    return uuid.uuid4().hex
+
+
 async def publish_notice(cmd: c.PublishNotice, ctx: Ctx) -> c.NoticeView:
     await ctx.officer()
     starts = cmd.starts_at or ctx.deps.clock.now()
     errors = notice_errors(cmd, starts)
     if errors:
         raise InvalidInput(fields=errors)
-    notice = c.Notice(notice_id=uuid.uuid4().hex, title=cmd.title, body=cmd.body, starts_at=starts, ends_at=cmd.ends_at)
+    notice_id = await ctx.reserve("notice_id", _new_notice_id)  # a retried request finds its notice
+    notice = c.Notice(notice_id=notice_id, title=cmd.title, body=cmd.body, starts_at=starts, ends_at=cmd.ends_at)
     await ctx.deps.notices.publish(notice)
     ctx.trail.target = notice.notice_id
     return c.NoticeView(notice=notice)

@@ -9,7 +9,7 @@ from services.filing.adapters.contacts import AuthContacts
 from services.filing.adapters.sessions import SessionGate
 from services.filing.adapters.store import BUCKETS, COUNTERS, FILINGS, INDEX, KvFilingStore
 from services.filing.domain.lifecycle import Caller
-from services.filing.handlers import HANDLERS
+from services.filing.handlers import HANDLERS, REPLAYS
 from services.filing.ports import FilingDeps
 from services.filing.settings import FilingSettings
 from services.runtime.clock import Clock
@@ -30,7 +30,7 @@ class FilingService(ServiceBase[FilingDeps, Caller]):
     events = contract.EVENTS
 
     def __init__(self, runtime: RuntimeSettings, settings: FilingSettings, clock: Clock) -> None:
-        super().__init__(runtime, HANDLERS, resolve)
+        super().__init__(runtime, HANDLERS, resolve, REPLAYS)
         self.settings = settings
         self.clock = clock
         self.cipher = PersonCipher(settings.key_ring())  # a bad key ring fails here, before start

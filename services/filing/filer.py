@@ -79,7 +79,13 @@ async def _submit(ctx: Ctx, caller: Caller, kind: FilingKind, persons: list[Pers
     if errors:
         raise InvalidInput(fields=errors)
     day = business_day(now).strftime("%Y%m%d")
-    number = lifecycle.reception_number(day, await deps.store.next_number(day))
+
+    async def draw() -> str:
+        return lifecycle.reception_number(day, await deps.store.next_number(day))
+
+    # Kept in the request's claim when keyed: a retry after a crash reuses the number and so
+    # finds the filing its first copy stored, instead of filing it a second time.
+    number = await ctx.reserve("reception_number", draw)
     sealed = [deps.cipher.seal(number, i, p) for i, p in enumerate(persons)]
     contact = await deps.contacts.of(organisation.organisation_id)
     record, events = lifecycle.addressed(

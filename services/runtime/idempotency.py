@@ -12,11 +12,14 @@ The ledger: one KV bucket per service (`<service>_requests`). A command's key is
    record before the change is written, so a retry reuses them.
 3. `finish`: store the reply (or a definitive refusal) — the record is `done`.
 
-A crash between the change and `finish` must not make the retry a second change: the change's
-own write records the key and its reply (`RequestMark`, kept in the entity's entry like its
-events), and a recovering run looks there first (`replayed`). So the claim and the change agree
-whatever step a crash interrupts: no record → the command never ran; `pending` → the entity
-says whether the change happened; `done` → the reply.
+A crash between the change and `finish` must not make the retry a second change. The change's
+own write records the request's key (a mark, kept in the entity's entry next to its events, by
+the stores that commit changes: `runtime/outbox.py`), and any later copy of the request that
+reads that entity — or tries to create it again, with the values `reserve`d in the claim — gets
+`AlreadyApplied` instead of the entity: the pipeline then answers from the entity as stored
+(the service's replay of that command), finishes the claim, and changes nothing. So the claim
+and the change agree whatever step a crash interrupts: no record → the command never ran;
+`pending` → the entity says whether the change happened; `done` → the reply.
 
 Records older than the retention (on the injected clock) count as absent, so a key can be used
 again after it; the bucket's TTL removes them a day later.
@@ -25,6 +28,7 @@ again after it; the bucket's TTL removes them a day later.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 from dataclasses import dataclass
@@ -65,11 +69,50 @@ def fingerprint(command: BaseModel) -> str:
 
 
 @dataclass(frozen=True)
-class RequestMark:
-    """What a change's own write records about the request that made it."""
+class InFlight:
+    """The keyed request a command is running for; the stores that commit changes record its key
+    in the entity's own write (a mark) and refuse to let it change an entity twice."""
 
     key: str
-    reply: dict[str, Any]
+    retention: timedelta
+
+
+IN_FLIGHT: contextvars.ContextVar[InFlight | None] = contextvars.ContextVar("ens_request_in_flight", default=None)
+
+
+class AlreadyApplied(Exception):
+    """The entity read carries this request's mark: its change happened already (a copy of the
+    command that died before storing its reply made it). The pipeline answers from `state`."""
+
+    def __init__(self, key: str, state: dict[str, Any], version: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.state = state
+        self.version = version
+
+
+MARKS_KEPT = 32  # per entity: more keyed changes of one entity than this within a day is not a caller retrying
+
+
+def mark_requests(recorded: tuple[dict[str, Any], ...], now: datetime) -> list[dict[str, Any]]:
+    """The marks a write keeps: the younger ones already there, plus the running request's."""
+    flight = IN_FLIGHT.get()
+    if flight is None and not recorded:
+        return []
+    kept = [m for m in recorded if now - datetime.fromisoformat(m["at"]) < (flight.retention if flight else timedelta(hours=24))]
+    if flight is not None and not any(m["key"] == flight.key for m in kept):
+        kept.append({"key": flight.key, "at": now.isoformat()})
+    return kept[-MARKS_KEPT:]
+
+
+def check_applied(recorded: tuple[dict[str, Any], ...], state: dict[str, Any], version: int, now: datetime) -> None:
+    """Raise AlreadyApplied when this entity holds the running request's mark (within retention)."""
+    flight = IN_FLIGHT.get()
+    if flight is None:
+        return
+    for m in recorded:
+        if m["key"] == flight.key and now - datetime.fromisoformat(m["at"]) < flight.retention:
+            raise AlreadyApplied(flight.key, state, version)
 
 
 @dataclass
@@ -175,17 +218,6 @@ class RequestLedger:
         if raw.value is None or raw.revision is None or raw.operation in ("DEL", "PURGE"):
             return None
         return json.loads(raw.value), raw.revision
-
-
-def replayed(mark_key: str | None, requests: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> dict[str, Any] | None:
-    """The reply a change recorded for this request, if that change already happened."""
-    if mark_key is None:
-        return None
-    for recorded in requests:
-        if recorded.get("key") == mark_key:
-            reply: dict[str, Any] = recorded["reply"]
-            return reply
-    return None
 
 
 def _dump(doc: dict[str, Any]) -> bytes:

@@ -42,6 +42,7 @@ from nats.js.kv import KeyValue
 from contracts.common import Event, EventMeta
 from services.runtime import health, metrics, tracing
 from services.runtime.clock import Clock
+from services.runtime.idempotency import check_applied, mark_requests
 from services.runtime.keys import decode_key, encode_key
 from services.runtime.nats import kv_current
 from services.runtime.settings import RuntimeSettings
@@ -83,6 +84,7 @@ class Entry:
     revision: int  # the KV revision, for compare-and-set
     version: int  # the entry's own change counter, part of event ids
     events: tuple[dict[str, Any], ...] = ()
+    requests: tuple[dict[str, Any], ...] = ()  # marks of the keyed requests that changed it lately
 
 
 def event_id(source: str, bucket: str, key: str, version: int, index: int) -> str:
@@ -91,14 +93,22 @@ def event_id(source: str, bucket: str, key: str, version: int, index: int) -> st
 
 class KvStore:
     """A KV bucket of documents `{"v": version, "state": ..., "events": [...]}` written by
-    compare-and-set. Its changes record no events; see `OutboxStore` for those that do."""
+    compare-and-set. Its changes record no events; see `OutboxStore` for those that do.
 
-    def __init__(self, kv: KeyValue, *, js: JetStreamContext | None = None, bucket: str, clock: Clock) -> None:
+    `commits`: its writes are the commit point of the commands that make them, so they record the
+    running request's idempotency key (runtime/idempotency.py), and reading an entity that a copy
+    of the running request changed already raises `AlreadyApplied`. Only a command's last write
+    may be a committing one (an earlier one would claim the whole change happened)."""
+
+    def __init__(
+        self, kv: KeyValue, *, js: JetStreamContext | None = None, bucket: str, clock: Clock, commits: bool = False
+    ) -> None:
         self._kv = kv
         # The JetStream context for whole-bucket reads; by default the one the bucket was opened with.
         self._js: JetStreamContext = js if js is not None else kv._js
         self._bucket = bucket
         self._clock = clock
+        self._commits = commits
 
     @property
     def kv(self) -> KeyValue:
@@ -111,12 +121,22 @@ class KvStore:
             return None
         if raw.value is None or raw.revision is None or raw.operation in ("DEL", "PURGE"):
             return None
-        return self.decode(key, raw.value, raw.revision)
+        entry = self.decode(key, raw.value, raw.revision)
+        if self._commits and entry.requests:
+            check_applied(entry.requests, entry.state, entry.version, self._clock.now())
+        return entry
 
     @staticmethod
     def decode(key: str, value: bytes, revision: int) -> Entry:
         doc = json.loads(value)
-        return Entry(key=key, state=doc["state"], revision=revision, version=doc["v"], events=tuple(doc["events"]))
+        return Entry(
+            key=key,
+            state=doc["state"],
+            revision=revision,
+            version=doc["v"],
+            events=tuple(doc["events"]),
+            requests=tuple(doc.get("requests", ())),
+        )
 
     async def put(self, key: str, state: dict[str, Any], *, expected: Entry | None) -> Entry:
         """Write state in one compare-and-set; `expected=None` means create."""
@@ -124,15 +144,21 @@ class KvStore:
 
     async def _write(self, key: str, state: dict[str, Any], expected: Entry | None, events: list[dict[str, Any]]) -> Entry:
         version = expected.version + 1 if expected else 1
-        value = json.dumps({"v": version, "state": state, "events": events}, ensure_ascii=False).encode()
+        doc: dict[str, Any] = {"v": version, "state": state, "events": events}
+        requests = mark_requests(expected.requests if expected else (), self._clock.now()) if self._commits else []
+        if requests:
+            doc["requests"] = requests
+        value = json.dumps(doc, ensure_ascii=False).encode()
         try:
             if expected is None:
                 revision = await self._kv.create(encode_key(key), value)
             else:
                 revision = await self._kv.update(encode_key(key), value, last=expected.revision)
         except nats.js.errors.KeyWrongLastSequenceError:
+            if self._commits and expected is None:
+                await self.get(key)  # a copy of this request created it already: AlreadyApplied
             raise StaleRevision(key) from None
-        return Entry(key=key, state=state, revision=revision, version=version, events=tuple(events))
+        return Entry(key=key, state=state, revision=revision, version=version, events=tuple(events), requests=tuple(requests))
 
     async def delete(self, key: str, expected: Entry) -> None:
         """Remove an entity (e.g. retention); records no event."""
@@ -166,7 +192,7 @@ class OutboxStore(KvStore):
         keep_events_for: timedelta = timedelta(minutes=30),
         keep_events: int = 16,
     ) -> None:
-        super().__init__(kv, js=js, bucket=bucket, clock=clock)
+        super().__init__(kv, js=js, bucket=bucket, clock=clock, commits=True)
         self._source = source
         self._keep_for = keep_events_for
         self._keep = keep_events

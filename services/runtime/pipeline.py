@@ -43,11 +43,21 @@ from typing import Any, Generic, Protocol, TypeVar, cast
 from faststream.nats import NatsRouter
 
 from contracts import subjects
-from contracts.common import Command, ErrorCode, Idempotent, Reply
+from contracts.common import Ack, Command, ErrorCode, Idempotent, Reply
 from contracts.organisations import Role
 from services.runtime import metrics
 from services.runtime.errors import DomainError, Forbidden, Unauthenticated
-from services.runtime.idempotency import TRANSIENT, Claim, Replay, RequestLedger, fingerprint, request_key
+from services.runtime.idempotency import (
+    IN_FLIGHT,
+    TRANSIENT,
+    AlreadyApplied,
+    Claim,
+    InFlight,
+    Replay,
+    RequestLedger,
+    fingerprint,
+    request_key,
+)
 from services.runtime.micro import Endpoints
 
 log = logging.getLogger("ens.pipeline")
@@ -55,6 +65,7 @@ log = logging.getLogger("ens.pipeline")
 D = TypeVar("D")
 C = TypeVar("C", bound=Command[Any])
 R = TypeVar("R", bound=Reply)
+T = TypeVar("T")
 
 
 class Principal(Protocol):
@@ -97,6 +108,8 @@ class CommandContext(Generic[D, P]):
         self.deps = deps
         self.trail = Trail()
         self.command = command
+        self._claim: Claim | None = None
+        self._requests: RequestLedger | None = None
         self._resolve = resolve
         self._token = token
         self._principal: P | None = None
@@ -120,8 +133,22 @@ class CommandContext(Generic[D, P]):
             raise Forbidden(OFFICER_ONLY)
         return who
 
+    async def reserve(self, name: str, draw: Callable[[], Awaitable[T]]) -> T:
+        """A value the change must not draw twice (a reception number, a new id): drawn once per
+        keyed request and kept in its claim before the change uses it, so a copy of the request
+        that runs after a crash reuses it (and finds the change it made). Unkeyed: just drawn."""
+        if self._claim is None or self._requests is None:
+            return await draw()
+        if name in self._claim.reserved:
+            return cast(T, self._claim.reserved[name])
+        value = await draw()
+        return cast(T, await self._requests.reserve(self._claim, name, value))
+
 
 UseCase = Callable[[C, CommandContext[D, P]], Awaitable[R]]
+ReplayTable = Mapping[type[Command[Any]], Callable[[Any, AlreadyApplied, CommandContext[D, P]], Awaitable[Reply]]]
+"""`{CommandClass: replay}`: how a keyed command whose change a dead copy made is answered, from
+the entity as stored (`AlreadyApplied.state`). Commands answered `Ack` need none."""
 HandlerTable = Mapping[type[Command[Any]], Callable[[Any, CommandContext[D, P]], Awaitable[Reply]]]
 """`{CommandClass: use_case}`: the whole routing of a service's commands, on one screen."""
 
@@ -139,6 +166,7 @@ class Pipeline(Generic[D, P]):
         self.commands: list[type[Command[Any]]] = []  # mounted, in table order
         # The request ledger of idempotency keys, opened by the host when a command takes one.
         self.requests: RequestLedger | None = None
+        self.replays: dict[type[Command[Any]], Callable[[Any, AlreadyApplied, CommandContext[D, P]], Awaitable[Reply]]] = {}
         self._late_audits: set[asyncio.Task[None]] = set()
 
     @property
@@ -192,7 +220,7 @@ class Pipeline(Generic[D, P]):
                     reply = cast(R, self._replay(begun, cmd))
                 else:
                     claim = begun
-                    reply = await use_case(cmd, ctx)
+                    reply = await self._run_keyed(use_case, cmd, ctx, claim)
             else:
                 reply = await use_case(cmd, ctx)
         except DomainError as exc:
@@ -214,6 +242,34 @@ class Pipeline(Generic[D, P]):
         await self._audit_success(audit, name, trail)
         self._count(name, started, None)
         return reply
+
+    async def _run_keyed(
+        self, use_case: Callable[[C, CommandContext[D, P]], Awaitable[R]], cmd: C, ctx: CommandContext[D, P], claim: Claim
+    ) -> R:
+        """Run a claimed keyed command with its key in flight (the committing write marks the
+        entity with it); a copy that finds the mark answers from the entity instead of changing it."""
+        assert self.requests is not None
+        ctx._claim, ctx._requests = claim, self.requests
+        token = IN_FLIGHT.set(InFlight(claim.key, self.requests.retention))
+        try:
+            return await use_case(cmd, ctx)
+        except AlreadyApplied as applied:
+            log.warning(
+                "%s: %s %s was applied by an earlier copy; answering from the stored entity",
+                self.service,
+                type(cmd).__name__,
+                claim.key,
+            )
+            ctx.trail.details["recovered_request"] = True
+            replay = self.replays.get(type(cmd))
+            if replay is not None:
+                return cast(R, await replay(cmd, applied, ctx))
+            if issubclass(cmd.REPLY, Ack):
+                return cast(R, Ack())
+            raise RuntimeError(f"{type(cmd).__name__} has no replay for a change made by an earlier copy") from applied
+        finally:
+            IN_FLIGHT.reset(token)
+            ctx._claim = ctx._requests = None
 
     def _keyed(self, cmd: Command[Any]) -> str | None:
         if self.requests is None or not isinstance(cmd, Idempotent):
@@ -276,10 +332,18 @@ class Pipeline(Generic[D, P]):
             counts.add(elapsed, error)
 
 
-def mount(router: NatsRouter, pipeline: Pipeline[D, P], table: HandlerTable[D, P], *, concurrency: int) -> None:
+def mount(
+    router: NatsRouter,
+    pipeline: Pipeline[D, P],
+    table: HandlerTable[D, P],
+    *,
+    concurrency: int,
+    replays: ReplayTable[D, P] | None = None,
+) -> None:
     """Subscribe every command of the table to its subject, in the service's queue group (so
     replicas share the load), up to `concurrency` commands of one kind at once. Subjects and the
     AsyncAPI text come from the contract; no handler spells a subject."""
+    pipeline.replays.update(replays or {})
     for command, use_case in table.items():
         pipeline.commands.append(command)
         _subscribe(router, pipeline, command, use_case, concurrency)

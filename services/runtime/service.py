@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from contracts.common import Event
 from services.runtime.audit import Auditor
 from services.runtime.host import ServiceContext
-from services.runtime.pipeline import D, HandlerTable, P, Pipeline, mount
+from services.runtime.pipeline import D, HandlerTable, P, Pipeline, ReplayTable, mount
 from services.runtime.settings import RuntimeSettings
 
 
@@ -29,12 +29,13 @@ class ServiceBase(Generic[D, P]):
         runtime: RuntimeSettings,
         table: HandlerTable[D, P] | None = None,
         resolve: Callable[[D, str], Awaitable[P]] | None = None,
+        replays: ReplayTable[D, P] | None = None,
     ) -> None:
         self.runtime = runtime
         self.router = NatsRouter()
         self.pipeline: Pipeline[D, P] = Pipeline(self.name, resolve)
         if table is not None:
-            mount(self.router, self.pipeline, table, concurrency=runtime.command_concurrency)
+            mount(self.router, self.pipeline, table, concurrency=runtime.command_concurrency, replays=replays)
         self._ctx: ServiceContext | None = None
 
     @property

@@ -14,11 +14,14 @@ from services.runtime.idempotency import (
     Claim,
     IdempotencyKeyReused,
     Replay,
+    IN_FLIGHT,
+    AlreadyApplied,
+    InFlight,
     RequestLedger,
-    replayed,
     request_key,
 )
 from services.runtime.nats import ensure_kv
+from services.runtime.outbox import KvStore, StaleRevision
 
 
 @pytest.fixture
@@ -92,8 +95,58 @@ async def test_a_key_is_new_again_after_the_retention_period(ledger):
     assert isinstance(fresh, Claim) and not fresh.recovering
 
 
-def test_a_change_that_happened_is_found_by_its_mark():
-    marks = [{"key": "a", "reply": {"v": 1}}, {"key": "b", "reply": {"v": 2}}]
-    assert replayed("b", marks) == {"v": 2}
-    assert replayed("c", marks) is None
-    assert replayed(None, marks) is None
+@pytest.fixture
+async def store(nc):
+    kv = await ensure_kv(nc.jetstream(), "test_entities", history=8)
+    return KvStore(kv, bucket="test_entities", clock=FakeClock(), commits=True)
+
+
+async def test_a_change_records_its_request_and_a_later_copy_of_that_request_finds_it(store):
+    token = IN_FLIGHT.set(InFlight("request-a", timedelta(hours=24)))
+    try:
+        written = await store.put("e1", {"n": 1}, expected=None)
+    finally:
+        IN_FLIGHT.reset(token)
+    assert [m["key"] for m in written.requests] == ["request-a"]
+    assert (await store.get("e1")) is not None  # outside the request: an ordinary read
+    token = IN_FLIGHT.set(InFlight("request-b", timedelta(hours=24)))
+    try:
+        entry = await store.get("e1")  # another request: not its change
+        assert entry is not None
+        second = await store.put("e1", {"n": 2}, expected=entry)
+    finally:
+        IN_FLIGHT.reset(token)
+    assert [m["key"] for m in second.requests] == ["request-a", "request-b"]  # marks ride along
+    token = IN_FLIGHT.set(InFlight("request-a", timedelta(hours=24)))
+    try:
+        with pytest.raises(AlreadyApplied) as found:
+            await store.get("e1")
+        assert found.value.state == {"n": 2} and found.value.version == 2
+    finally:
+        IN_FLIGHT.reset(token)
+
+
+async def test_a_copy_that_creates_the_entity_again_learns_its_change_happened(store):
+    token = IN_FLIGHT.set(InFlight("request-c", timedelta(hours=24)))
+    try:
+        await store.put("e2", {"reception_number": "20270401-000007"}, expected=None)
+        with pytest.raises(AlreadyApplied):
+            await store.put("e2", {"reception_number": "20270401-000007"}, expected=None)
+    finally:
+        IN_FLIGHT.reset(token)
+    token = IN_FLIGHT.set(InFlight("request-d", timedelta(hours=24)))
+    try:
+        with pytest.raises(StaleRevision):  # another request creating the same key: a plain conflict
+            await store.put("e2", {}, expected=None)
+    finally:
+        IN_FLIGHT.reset(token)
+
+
+async def test_a_mark_older_than_the_retention_no_longer_counts(store):
+    token = IN_FLIGHT.set(InFlight("request-e", timedelta(hours=24)))
+    try:
+        await store.put("e3", {"n": 1}, expected=None)
+        store._clock.advance(timedelta(hours=24))  # type: ignore[attr-defined]
+        assert (await store.get("e3")) is not None  # the key is new again: so is its command
+    finally:
+        IN_FLIGHT.reset(token)

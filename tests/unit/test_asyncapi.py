@@ -93,9 +93,9 @@ def test_roles_follow_the_nats_grants():
 
     assert spec.roles_to_send(auth.Login.SUBJECT) == ["client", "operator"]
     assert spec.roles_to_send(auth.CreateOfficer.SUBJECT) == ["scheduler", "operator"]
-    assert spec.roles_to_send(auth.GetOrganisationContact.SUBJECT) == ["filing"]
+    assert spec.roles_to_send(auth.GetOrganisationContact.SUBJECT) == ["filing", "notifier"]
     assert "client" in spec.roles_to_send(filing.SubmitFiling.SUBJECT)
-    assert spec.roles_to_read(subjects.EVENTS_STREAM) == ["notifier", "events-reader"]
+    assert spec.roles_to_read(subjects.EVENTS_STREAM) == ["auth", "notifier", "events-reader"]
     assert spec.roles_to_read(subjects.AUDIT_STREAM) == ["admin"]
 
 
