@@ -26,13 +26,14 @@ from enum import StrEnum
 
 from flufl.bounce import all_failures
 
-from contracts.notifier import BounceKind
+from contracts.notifier import BounceKind, RecordBounce
 from services.notifier.domain import verp
+from services.runtime import limits
 
 # The local parts of the bounce domain that take reports without a mail id (RFC 5321 §4.5.1
 # requires postmaster; `bounce` is where a report goes that lost its VERP address).
 BARE_LOCAL_PARTS = frozenset({"postmaster", "bounce"})
-MAX_DIAGNOSTIC = 2000
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ENHANCED_CODE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 _MESSAGE_ID_LINE = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _AUTO_REPLY_SUBJECT = re.compile(
@@ -121,11 +122,11 @@ def _recognise(msg: Message, raw: bytes, envelope_recipients: list[str], domain:
     return Bounce(
         kind=kind,
         mail_id=mail_id,
-        original_message_id=original_message_id,
-        status_code=status[:16] if status else None,
-        diagnostic=_clip(diagnostic, MAX_DIAGNOSTIC),
-        reporting_mta=_clip(reporting_mta, 255),
-        recipient=_clip(recipient, 320),
+        original_message_id=_field("original_message_id", original_message_id),
+        status_code=_field("status_code", status),
+        diagnostic=_field("diagnostic", diagnostic),
+        reporting_mta=_field("reporting_mta", reporting_mta),
+        recipient=_field("recipient", recipient),
         report_id=own_id[:200] if own_id else "sha256:" + hashlib.sha256(raw).hexdigest(),
     )
 
@@ -288,7 +289,15 @@ def _is_auto_reply(msg: Message) -> bool:
     return bool(_AUTO_REPLY_SUBJECT.match(subject))
 
 
-def _clip(value: str | None, limit: int) -> str | None:
+def _field(name: str, value: str | None) -> str | None:
+    """One line, no control characters, and no longer than both the contract and the bus's own
+    bounds allow (services/runtime/limits.py refuses a longer string before the notifier sees it,
+    and a refused report would be a lost bounce): a long diagnostic is cut, not refused."""
     if not value:
         return None
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    text = " ".join(_CONTROL.sub(" ", value).split())
+    contract = RecordBounce.model_fields[name].metadata
+    limit = min([m.max_length for m in contract if getattr(m, "max_length", None)] or [limits.MAX_STRING])
+    bus = limits.TEXT_FIELDS.get(name, limits.MAX_STRING) if name in limits.TEXT_FIELDS else limits.MAX_STRING
+    limit = min(limit, bus or limit)
+    return (text if len(text) <= limit else text[: limit - 1] + "…") or None

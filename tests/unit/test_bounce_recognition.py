@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from contracts.notifier import BounceKind, RecordBounce
 from services.bounces.intake import command_for
 from services.bounces.recognition import Bounce, Dropped, accepts_recipient, recognise
+from services.runtime import limits
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "bounces"
 DOMAIN = "bounces.ens.example.jp"
@@ -174,3 +175,19 @@ def test_any_bytes_spliced_into_a_bounce_never_raise(noise: bytes, name: str, at
     raw = (FIXTURES / f"{name}.eml").read_bytes()
     spliced = raw[:at] + noise + raw[at:]
     assert isinstance(recognise(spliced, [verp("3f2a9c41d0b7e8a65c14f0e2d9b3a871")], DOMAIN), Dropped | Bounce)
+
+
+def test_every_report_fits_the_bus_bounds_so_the_notifier_never_refuses_a_real_bounce() -> None:
+    long_diagnostic = b"550 5.1.1 " + b"mailbox unavailable\x00\x7f\t" * 400
+    raw = (
+        (FIXTURES / "postfix.eml")
+        .read_bytes()
+        .replace(b"Diagnostic-Code: smtp; 550 5.1.1", b"Diagnostic-Code: smtp; " + long_diagnostic)
+    )
+    found = [read(name, verp(mail_id)) for name, mail_id, *_ in BOUNCES]
+    found.append(recognise(raw, [verp("3f2a9c41d0b7e8a65c14f0e2d9b3a871")], DOMAIN))
+    for bounce in found:
+        assert isinstance(bounce, Bounce)
+        _, violations = limits.parse(command_for(bounce).model_dump_json().encode())
+        assert violations == [], violations
+    assert found[-1].diagnostic is not None and found[-1].diagnostic.startswith("550 5.1.1 mailbox unavailable mailbox")
