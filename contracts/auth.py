@@ -112,6 +112,23 @@ class SessionInfo(Reply):
     expires_at: AwareDatetime | None = Field(default=None, description="Idle or absolute expiry, whichever is first.")
 
 
+class UndeliverableAddress(Message):
+    """The registered address bounced: mail to it came back as undeliverable (a hard bounce).
+    Mails are still sent to it (they are the agency's obligation); a new address clears this."""
+
+    email: str = Field(title="メールアドレス", description="The address that bounced (the one registered when it did).")
+    since: AwareDatetime = Field(description="When the bounce was recorded (UTC).")
+    status_code: str | None = Field(default=None, description="The bounce's enhanced status code, e.g. 5.1.1.")
+    reason: str | None = Field(default=None, description="The receiving server's diagnostic, as the bounce reported it.")
+    mail_id: str | None = Field(default=None, description="The mail that bounced (the delivery log's mail id).")
+
+
+ADDRESS_UNDELIVERABLE_NOTICE = (
+    "登録メールアドレスにメールが届いていません。メールアドレスに誤りがないか、"
+    "受信拒否の設定がされていないかをご確認のうえ、必要に応じてメールアドレスを変更してください。"
+)
+
+
 class AccountState(Message):
     """An account as an officer sees it (GetAccount)."""
 
@@ -137,6 +154,9 @@ class AccountState(Message):
     )
     failed_logins: int = Field(default=0, description="Failed logins in a row since the last success.")
     locked_until: AwareDatetime | None = Field(default=None, description="Locked until this time (UTC); absent when not locked.")
+    undeliverable: UndeliverableAddress | None = Field(
+        default=None, description="Set while the registered address is known to bounce; absent otherwise."
+    )
 
 
 # ---- commands -------------------------------------------------------------------------
@@ -162,6 +182,13 @@ class LoginResult(Reply):
         description="When the password stops working (UTC): 00:00 JST after the last valid day: 1 year counted in days from the day it was set, that day not counted (Q31); show the day before it.",
     )
     notices: list[Notice] = Field(default_factory=list, description="Current notices (お知らせ).")
+    address_warning: str | None = Field(
+        default=None,
+        description=(
+            "Shown to the organisation at login while mail to its registered address bounces: "
+            f"「{ADDRESS_UNDELIVERABLE_NOTICE}」; absent otherwise."
+        ),
+    )
 
 
 class Login(Command[LoginResult]):
@@ -304,11 +331,14 @@ class ChangeOrganisationDetails(SessionCommand[AccountView], Idempotent):
 class OrganisationContact(Reply):
     """The organisation's registered details and address now (GetOrganisationContact)."""
 
-    organisation_id: str = Field(title="法人番号等", description="The organisation asked about.")
+    organisation_id: str | None = Field(
+        default=None, title="法人番号等", description="The organisation asked about (absent for an officer's account)."
+    )
     auth_id: str | None = Field(default=None, title="認証ID", description="Its latest account; absent if it never had one.")
     email: str | None = Field(default=None, title="メールアドレス", description="That account's registered address now.")
     organisation: Organisation | None = Field(default=None, description="The organisation's registered details now.")
     valid: bool = Field(default=False, description="Whether that account is the organisation's valid (pending or active) one.")
+    undeliverable: bool = Field(default=False, description="Whether that address is known to bounce (mails still go to it).")
 
 
 class GetOrganisationContact(Command[OrganisationContact]):
@@ -316,7 +346,12 @@ class GetOrganisationContact(Command[OrganisationContact]):
 
     SUBJECT: ClassVar[str] = s.service_command(SERVICE, "organisation_contact")
     RETRY_SAFE: ClassVar[bool] = True  # only reads: a client may send it again
-    organisation_id: str = Field(title="法人番号等", description="The organisation whose contact is asked for.")
+    organisation_id: str | None = Field(
+        default=None, title="法人番号等", description="The organisation whose contact is asked for; give this or auth_id."
+    )
+    auth_id: str | None = Field(
+        default=None, title="認証ID", description="Or: the organisation of this account (a mail's account, for a resend)."
+    )
 
 
 class GetAccount(SessionCommand[AccountView]):

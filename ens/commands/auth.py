@@ -33,6 +33,8 @@ def login_text(reply: a.LoginResult) -> str:
         f"  セッション有効期限: 無操作 {_jst(reply.idle_expires_at)} / 最長 {_jst(reply.absolute_expires_at)}",
         f"  パスワード有効期限: {_last_day(reply.password_expires_at)}",
     ]
+    if reply.address_warning:
+        lines.append(f"ご注意: {reply.address_warning}")
     for notice in reply.notices:
         lines.append(f"お知らせ: {notice.title}\n  {notice.body}")
     return "\n".join(lines)
@@ -58,8 +60,16 @@ def account_text(reply: a.AccountView) -> str:
         ("認証ID有効期限", _last_day(acc.account_expires_at)),
         ("連続ログイン失敗", str(acc.failed_logins)),
         ("ロック解除", _jst(acc.locked_until)),
+        ("配信不能", _undeliverable(acc.undeliverable)),
     ]
     return "\n".join(f"{k}: {v}" for k, v in rows)
+
+
+def _undeliverable(flag: a.UndeliverableAddress | None) -> str:
+    if flag is None:
+        return "-"
+    why = " ".join(x for x in (flag.status_code, flag.reason) if x)
+    return f"{_jst(flag.since)}から（{flag.email}: {why or '理由不明'}; メール {flag.mail_id or '-'}）"
 
 
 def notices_text(reply: a.NoticeList) -> str:

@@ -11,10 +11,12 @@ from services.auth.adapters.accounts import KvAccounts, KvClaims, KvUnknownLogin
 from services.auth.adapters.passwords import Argon2Passwords
 from services.auth.adapters.sessions import KvSessions
 from services.auth.domain.session import Caller
+from services.auth.entrypoints.bounces import BounceListener
 from services.auth.handlers import HANDLERS, REPLAYS
 from services.auth.login import resolve
 from services.auth.ports import AuthDeps
 from services.auth.settings import AuthSettings
+from services.auth.undeliverable import address_bounced
 from services.runtime.clock import Clock
 from services.runtime.host import ServiceContext
 from services.runtime.nats import ensure_kv
@@ -41,6 +43,7 @@ class AuthService(ServiceBase[AuthDeps, Caller]):
         self.passwords = Argon2Passwords(settings.hash_parameters(), threads=settings.hash_threads)
         self._outbox: Outbox | None = None
         self._feed: kv.NoticeFeed | None = None
+        self._bounces: BounceListener | None = None
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS]
@@ -85,8 +88,15 @@ class AuthService(ServiceBase[AuthDeps, Caller]):
         )
         await outbox.start()
         self._outbox = outbox
+        deps = self.deps
+        # The notifier's AddressBounced flags the registered address (undeliverable.py).
+        self._bounces = BounceListener(ctx.js, lambda event: address_bounced(deps, event))
+        await self._bounces.start()
 
     async def stop(self) -> None:
+        if self._bounces is not None:
+            await self._bounces.stop()
+            self._bounces = None
         if self._outbox is not None:
             await self._outbox.stop()
             self._outbox = None

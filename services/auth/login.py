@@ -117,6 +117,7 @@ async def login(cmd: c.Login, ctx: Ctx) -> c.LoginResult:
         absolute_expires_at=opened.absolute_expires_at,
         password_expires_at=after.password_expires_at,
         notices=await in_force(deps, now),
+        address_warning=c.ADDRESS_UNDELIVERABLE_NOTICE if after.undeliverable is not None else None,
     )
 
 

@@ -146,16 +146,31 @@ async def get_account(cmd: c.GetAccount, ctx: Ctx) -> c.AccountView:
 
 
 async def organisation_contact(cmd: c.GetOrganisationContact, ctx: Ctx) -> c.OrganisationContact:
-    """For filing: where the organisation's mail goes now (its latest account's address, valid or
-    not: a report returned after a deregistration still concerns the organisation)."""
-    ctx.trail.actor, ctx.trail.target = "filing", cmd.organisation_id
-    account = await _account_of_organisation(ctx.deps, cmd.organisation_id)
+    """For filing and the notifier: where the organisation's mail goes now (its latest account's
+    address, valid or not: a report returned after a deregistration still concerns the
+    organisation). Asked by auth ID (a resent mail's account), the organisation of that account."""
+    ctx.trail.actor, ctx.trail.target = "service", cmd.organisation_id or cmd.auth_id
+    if (cmd.organisation_id is None) == (cmd.auth_id is None):
+        raise InvalidInput(
+            fields=[
+                field_error("organisation_id", "one_of", "法人番号等か認証IDのどちらか一方を指定してください。", "法人番号等")
+            ]
+        )
+    if cmd.organisation_id is not None:
+        account = await _account_of_organisation(ctx.deps, cmd.organisation_id)
+    else:
+        assert cmd.auth_id is not None
+        account = await ctx.deps.accounts.get(cmd.auth_id)
+        if account is not None and account.organisation is not None:
+            # The organisation's latest account: the one its mail goes to now.
+            account = await _account_of_organisation(ctx.deps, account.organisation.organisation_id) or account
     if account is None:
         return c.OrganisationContact(organisation_id=cmd.organisation_id)
     return c.OrganisationContact(
-        organisation_id=cmd.organisation_id,
+        organisation_id=account.organisation.organisation_id if account.organisation else cmd.organisation_id,
         auth_id=account.auth_id,
         email=account.email,
         organisation=account.organisation,
         valid=account.status.is_valid,
+        undeliverable=account.undeliverable is not None,
     )

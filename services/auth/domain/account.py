@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.auth import AccountState, Organisation
+from contracts.auth import AccountState, Organisation, UndeliverableAddress
 from contracts.organisations import Role
 from services.auth.domain.periods import account_expires_at, password_expires_at
 from services.runtime.clock import business_day
@@ -63,6 +63,7 @@ class Account(BaseModel):
     reissued_at: datetime | None = None
     deregistered_at: datetime | None = None
     expired_at: datetime | None = None
+    undeliverable: UndeliverableAddress | None = None  # the registered address bounced (a hard bounce)
 
     @property
     def password_expires_at(self) -> datetime:
@@ -118,6 +119,7 @@ def view(account: Account, now: datetime) -> AccountState:
         password_set_at=account.password_set_at,
         password_expires_at=account.password_expires_at,
         account_expires_at=account.expires_at if account.status is not AccountStatus.PENDING else None,
+        undeliverable=account.undeliverable,
         failed_logins=0 if account.locked_until is not None and locked is None else account.failed_logins,
         locked_until=locked,
     )

@@ -160,10 +160,19 @@ def change_email(account: Account, new_email: str, now: datetime, *, by_officer:
         new_email=new_email,
         by_officer=by_officer,
     )
-    update: dict[str, object] = {"email": new_email}
+    update: dict[str, object] = {"email": new_email, "undeliverable": None}  # a new address: not known to bounce
     if not by_officer:
         update["last_used_at"] = now
     return account.model_copy(update=update), [event]
+
+
+def address_bounced(account: Account, flag: c.UndeliverableAddress) -> Decision | None:
+    """The notifier had a hard bounce from `flag.email`: flag the registered address, unless the
+    bounce is of an address the account no longer has, or the address is flagged already (the
+    first bounce says since when)."""
+    if account.email.casefold() != flag.email.casefold() or account.undeliverable is not None:
+        return None
+    return account.model_copy(update={"undeliverable": flag}), []
 
 
 # ---- officer actions -------------------------------------------------------------------
