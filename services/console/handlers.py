@@ -371,7 +371,12 @@ async def set_password(request: Request, officer: Officer) -> Response:
         message = "入力してください。" if not new else "確認用のパスワードが一致しません。"
         return await _account_page(request, officer, 400, auth_id=auth_id, password_errors={"new_password": message})
     try:
-        await d.suite.call(a.SetPassword(session_token=officer.token, auth_id=auth_id, new_password=new))
+        provenance = a.RequestProvenance(
+            channel=a.RequestChannel.POST if _field(form, "channel") == "post" else a.RequestChannel.COUNTER,
+            bureau=_field(form, "bureau")[:40],
+            form_reference=_field(form, "form_reference")[:40],
+        )
+        await d.suite.call(a.SetPassword(session_token=officer.token, auth_id=auth_id, new_password=new, request=provenance))
     except CommandRefused as refused:
         if refused.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL):
             raise

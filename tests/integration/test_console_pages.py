@@ -138,6 +138,16 @@ async def test_the_account_page_shows_the_lock_and_a_reset_on_request_lifts_it(w
         data={"csrf_token": csrf_of(page), "auth_id": ORG_ID, "new_password": "Fresh#2027pw", "new_password_confirm": "x"},
     )
     assert mismatch.status_code == 400 and "一致しません" in mismatch.text
+    unrecorded = await browser.post(
+        "/accounts/password",
+        data={
+            "csrf_token": csrf_of(page),
+            "auth_id": ORG_ID,
+            "new_password": "Fresh#2027pw",
+            "new_password_confirm": "Fresh#2027pw",
+        },
+    )
+    assert unrecorded.status_code == 400 and "入力してください" in unrecorded.text  # where the request came from is required
     done = await browser.post(
         "/accounts/password",
         data={
@@ -145,6 +155,9 @@ async def test_the_account_page_shows_the_lock_and_a_reset_on_request_lifts_it(w
             "auth_id": ORG_ID,
             "new_password": "Fresh#2027pw",
             "new_password_confirm": "Fresh#2027pw",
+            "channel": "post",
+            "bureau": "東京出入国在留管理局",
+            "form_reference": "申出-2027-0042",
         },
     )
     assert done.status_code == 303
