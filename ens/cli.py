@@ -128,6 +128,12 @@ async def _serve(
     try:
         cli_settings = load_settings(CliSettings)
         suite = suite_settings(dev_secrets or {}).loaded(names)
+        if bounces:  # `ens up` runs the intake only where a bounce domain is set; `ens run bounces` needs one
+            from services.bounces.app import build as build_intake
+            from services.bounces.settings import BouncesSettings
+
+            intake_settings = load_settings(BouncesSettings)
+            intake = build_intake(settings, intake_settings) if intake_settings.domain or not embedded else None
     except SettingsError as exc:
         fail(str(exc))
         raise
@@ -197,12 +203,7 @@ async def _serve(
             stack.push_async_callback(web.stop)
             click.echo(f"ens: console at {web.url}")
         if bounces:
-            from services.bounces.app import build as build_intake
-            from services.bounces.settings import BouncesSettings
-
             try:
-                intake_settings = load_settings(BouncesSettings)
-                intake = build_intake(settings, intake_settings) if intake_settings.domain or not embedded else None
                 if intake is not None:
                     await intake.start()
             except (SettingsError, BusRefused) as exc:
@@ -210,6 +211,7 @@ async def _serve(
             except OSError as exc:
                 fail(f"could not start the bounce intake (ENS_BOUNCES_HOST, ENS_BOUNCES_PORT): {exc.strerror}")
             if intake is None:
+                bounces = False
                 click.echo("ens: no bounce intake (set ENS_NOTIFIER_BOUNCE_DOMAIN to receive bounces)")
             else:
                 stack.push_async_callback(intake.stop)
