@@ -102,6 +102,9 @@ SPECIFIC: Final[dict[type[Command[Any]], tuple[ErrorCode, ...]]] = {
     filing.PurgeExpiredFilings: (),
     filing.ReencryptFilings: (),
     notifier.QueryDeliveryLog: (),
+    notifier.RecordBounce: (),  # an unknown mail is an answer (recorded=False), not a refusal
+    notifier.GetSentMail: (E.NOT_FOUND,),
+    notifier.ResendMail: (E.FORBIDDEN, E.NOT_FOUND, E.INVALID_STATE),
     scheduler.RunJob: (E.CONFLICT,),
     scheduler.ListJobs: (),
 }

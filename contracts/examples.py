@@ -557,6 +557,88 @@ EXAMPLES: list[Example] = [
             meta=_meta("filing:2027040200001:2", "filing", _at(3, 4, 0)), filing=FACTS.model_copy(update={"version": 2})
         ),
     ),
+    # ---- notifier: delivery status, bounces, the exact mail, resend
+    Example(
+        "A mail's state changed: the SMTP server took it.",
+        notifier.MailStatusChanged(
+            meta=_meta("notifier.mail.9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e.sent.1", "notifier", _at(2, 0, 0)),
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            mail_type=notifier.MailType.REGISTRATION_COMPLETE,
+            auth_id="sample-corp01",
+            status=notifier.MailStatus.SENT,
+            attempt=1,
+            smtp_code=250,
+            smtp_message="2.0.0 Ok: queued as 4Xk2",
+            at=_at(2, 0, 0),
+        ),
+    ),
+    Example(
+        "A registered address bounced (5.1.1).",
+        notifier.AddressBounced(
+            meta=_meta("notifier.mail.9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e.address_bounced.1", "notifier", _at(2, 0, 5)),
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            mail_type=notifier.MailType.REGISTRATION_COMPLETE,
+            auth_id="sample-corp01",
+            recipient="tanto@example.jp",
+            status_code="5.1.1",
+            diagnostic="smtp; 550 5.1.1 <tanto@example.jp>: Recipient address rejected: User unknown",
+            reporting_mta="dns; mx1.example.jp",
+            bounced_at=_at(2, 0, 5),
+        ),
+    ),
+    Example(
+        "A resent mail is queued; the notifier's consumer sends it.",
+        notifier.MailResendRequested(
+            meta=_meta("notifier.mail.5c0e6b7a8f9d0e1f2a3b4c5d6e7f8a9b.resend_requested.0", "notifier", _at(3, 1, 0)),
+            mail_id="5c0e6b7a8f9d0e1f2a3b4c5d6e7f8a9b",
+            resent_from="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            mail_type=notifier.MailType.REGISTRATION_COMPLETE,
+            auth_id="sample-corp01",
+            recipient="tanto2@example.jp",
+        ),
+    ),
+    Example(
+        "The bounce intake reports a hard bounce found by the VERP address.",
+        notifier.RecordBounce(
+            request_id="bounce-3f2a9c0d1e4b5a6c",
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            kind=notifier.BounceKind.HARD,
+            status_code="5.1.1",
+            diagnostic="smtp; 550 5.1.1 <tanto@example.jp>: Recipient address rejected: User unknown",
+            reporting_mta="dns; mx1.example.jp",
+            recipient="tanto@example.jp",
+        ),
+    ),
+    Example(
+        "The bounce is in the delivery log.", notifier.BounceRecorded(mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e", recorded=True)
+    ),
+    Example("The exact mail sent.", notifier.GetSentMail(mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e")),
+    Example(
+        "The bytes handed to the SMTP server.",
+        notifier.SentMail(
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            data_base64="RnJvbTogLi4uDQpUbzogdGFudG9AZXhhbXBsZS5qcA0KDQo=",
+            template_version="3e1f0a9c2b7d",
+            message_id="<9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e@ens.example.jp>",
+        ),
+    ),
+    Example(
+        "An officer has a bounced mail sent again to the address registered now.",
+        notifier.ResendMail(
+            session_token=OFFICER_TOKEN,
+            request_id="resend-8d7c6b5a4f3e2d1c",
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            reason="窓口で届いていないとの申出（宛先変更済み）",
+        ),
+    ),
+    Example(
+        "The new mail is queued.",
+        notifier.MailResent(
+            mail_id="9b1f0c2d3e4a5b6c7d8e9f0a1b2c3d4e",
+            resent_as="5c0e6b7a8f9d0e1f2a3b4c5d6e7f8a9b",
+            recipient="tanto2@example.jp",
+        ),
+    ),
 ]
 
 

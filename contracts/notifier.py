@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, Field
 
 from contracts import auth, filing
 from contracts import subjects as s
-from contracts.common import Command, Event, Idempotent, Message, Reply
+from contracts.common import Command, Event, Idempotent, Message, Reply, SessionCommand
 
 SERVICE = "notifier"
 
@@ -101,6 +101,22 @@ class BounceKind(StrEnum):
     SOFT = "soft"  # 4.x.x: a transient note (mailbox full, delayed); the mail may still arrive
 
 
+class StatusNote(Message):
+    """One change (or note) in a mail's delivery history."""
+
+    status: MailStatus = Field(description="What happened: queued, sent, deferred, failed, bounced or resent.")
+    at: AwareDatetime = Field(description="When (UTC).")
+    attempt: int = Field(ge=0, description="SMTP attempts made so far.")
+    smtp_code: int | None = Field(default=None, description="The SMTP server's reply code, when one answered.")
+    smtp_message: str | None = Field(default=None, description="The server's reply text, or a bounce's diagnostic.")
+    status_code: str | None = Field(default=None, description="A bounce's enhanced status code, e.g. 5.1.1.")
+    reporting_mta: str | None = Field(default=None, description="The MTA that reported a bounce.")
+    note: str | None = Field(
+        default=None,
+        description="Why, in words: e.g. `soft bounce` (a 4.x.x report: the mail's status did not change) or a resend's reason.",
+    )
+
+
 class DeliveryRecord(Message):
     """One mail's line in the delivery log: where it went, when, how often it was tried and the server's answer."""
 
@@ -110,7 +126,7 @@ class DeliveryRecord(Message):
     recipient: str = Field(description="The address the mail went to.")
     subject: str | None = Field(default=None, description="The mail's Subject, once rendered.")
     status: DeliveryStatus = Field(
-        description="queued, sent, retrying (a temporary failure; `next_attempt_at` says when) or failed (permanent, or still failing after the give-up time)."
+        description="queued, sent, retrying (a temporary failure; `next_attempt_at` says when), failed (permanent, or still failing after the give-up time) or bounced (accepted, then reported undeliverable)."
     )
     attempts: int = Field(description="How many times sending was tried.")
     queued_at: AwareDatetime = Field(description="When the mail was claimed in the ledger (UTC).")
@@ -128,6 +144,27 @@ class DeliveryRecord(Message):
             "W3C/OpenTelemetry trace id of the command that caused the event this mail answers (32 hex digits), "
             "as in the services' log lines and the messages' `traceparent` header."
         ),
+    )
+    history: list[StatusNote] = Field(
+        default_factory=list, description="Every change of the mail's state (and soft-bounce notes), oldest first."
+    )
+    template_version: str | None = Field(
+        default=None, description="Content hash of the template set the mail was rendered with (12 hex digits)."
+    )
+    envelope_sender: str | None = Field(
+        default=None, description="The SMTP envelope sender (MAIL FROM): a VERP address when bounces are taken."
+    )
+    resent_from: str | None = Field(default=None, description="For a resent mail: the id of the mail it resends.")
+    resent_as: str | None = Field(default=None, description="For a mail an officer had resent: the id of the (latest) new mail.")
+    bounce_status_code: str | None = Field(default=None, description="A hard bounce's enhanced status code, e.g. 5.1.1.")
+    bounce_diagnostic: str | None = Field(
+        default=None, description="A hard bounce's diagnostic, as the receiving server reported it."
+    )
+    bounce_reporting_mta: str | None = Field(default=None, description="The MTA that reported the hard bounce.")
+    bounced_at: AwareDatetime | None = Field(default=None, description="When the hard bounce was recorded (UTC).")
+    address_flagged: bool = Field(
+        default=False,
+        description="The recipient had bounced before (a hard bounce flagged it, and no account has registered it again since) when the mail was queued; it was sent all the same.",
     )
 
 
@@ -212,5 +249,59 @@ class RecordBounce(Command[BounceRecorded], Idempotent):
     recipient: str | None = Field(default=None, max_length=320, description="Final-Recipient of the report.")
 
 
-COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog, RecordBounce)
-EVENTS: tuple[type[Event], ...] = (MailStatusChanged, AddressBounced)
+class SentMail(Reply):
+    """The exact message handed to the SMTP server (the bytes after DATA, before dot-stuffing)."""
+
+    mail_id: str = Field(description="Id of the mail.")
+    data_base64: str = Field(description="The message's bytes, base64.")
+    template_version: str | None = Field(default=None, description="Content hash of the template set it was rendered with.")
+    message_id: str | None = Field(default=None, description="Its Message-ID header.")
+
+
+class GetSentMail(Command[SentMail]):
+    """Helpdesk/operator: the exact mail sent (kept as long as its delivery-log record)."""
+
+    SUBJECT: ClassVar[str] = s.system_command(SERVICE, "get_sent_mail")
+    RETRY_SAFE: ClassVar[bool] = True  # only reads
+    mail_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="Id of the mail.")
+
+
+class MailResent(Reply):
+    """The resend an officer asked for: the new mail, queued for the account's current address."""
+
+    mail_id: str = Field(description="The original mail.")
+    resent_as: str = Field(description="Id of the new mail.")
+    recipient: str = Field(description="Where the new mail goes: the address registered now.")
+
+
+class ResendMail(SessionCommand[MailResent], Idempotent):
+    """An officer (helpdesk) has a mail sent again, e.g. after "my mail did not arrive": the same
+    content as a new mail, to the account's address registered now. Allowed for mails that failed,
+    bounced, or were sent and are reported missing."""
+
+    SUBJECT: ClassVar[str] = s.command(SERVICE, "resend_mail")
+    mail_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$", title="メールID", description="The mail to send again."
+    )
+    reason: str = Field(
+        min_length=1,
+        max_length=200,
+        title="理由",
+        description="Why it is sent again (kept in the delivery log and the audit trail).",
+    )
+
+
+class MailResendRequested(Event):
+    """The notifier's own: a resent mail is queued; its event consumer sends it. Portals may ignore it."""
+
+    SUBJECT: ClassVar[str] = s.event(SERVICE, "mail_resend_requested")
+    mail_id: str = Field(description="Id of the new mail.")
+    resent_from: str = Field(description="The mail it resends.")
+    mail_type: MailType = Field(description="Its type.")
+    auth_id: str | None = Field(default=None, title="認証ID", description="The account the mail concerns.")
+    reception_number: str | None = Field(default=None, title="受付番号", description="The filing the mail concerns.")
+    recipient: str = Field(description="The address the new mail goes to.")
+
+
+COMMANDS: tuple[type[Command[Any]], ...] = (QueryDeliveryLog, RecordBounce, GetSentMail, ResendMail)
+EVENTS: tuple[type[Event], ...] = (MailStatusChanged, AddressBounced, MailResendRequested)

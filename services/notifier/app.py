@@ -7,7 +7,9 @@ import logging
 from datetime import timedelta
 
 from contracts import notifier as contract
-from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, installation_id, open_bucket
+from services.notifier.adapters.auth_client import AuthClient, Caller
+from services.notifier.adapters.flags_kv import FLAGS_BUCKET, KvFlags, open_flags
+from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, LedgerRelay, installation_id, open_bucket
 from services.notifier.adapters.smtp import SmtpMailer
 from services.notifier.delivery import Deliverer
 from services.notifier.domain.rendering import Renderer
@@ -24,7 +26,13 @@ from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.notifier")
 
-BUCKETS = (BUCKET,)
+BUCKETS = (BUCKET, FLAGS_BUCKET)
+
+
+async def resolve(deps: NotifierDeps, token: str) -> Caller:
+    """The pipeline's principal step (ResendMail): auth says who holds the session."""
+    auth: AuthClient = deps.auth
+    return await auth.caller(token)
 
 
 class NotifierService(ServiceBase[NotifierDeps, Principal]):
@@ -39,7 +47,7 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         clock: Clock,
         mailer: Mailer | None = None,
     ) -> None:
-        super().__init__(runtime, HANDLERS)
+        super().__init__(runtime, HANDLERS, resolve)
         self.settings = settings
         self.smtp = smtp
         self.clock = clock
@@ -48,6 +56,8 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         self._mailer = mailer
         self.deliverer: Deliverer | None = None
         self.consumer: EventConsumer | None = None
+        self.relay: LedgerRelay | None = None
+        self.flags: KvFlags | None = None
 
     def owns(self) -> list[str]:
         return [f"kv:{b}" for b in BUCKETS] + [f"consumer:{self.settings.durable}"]
@@ -55,10 +65,20 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
     async def start(self, ctx: ServiceContext) -> None:
         await super().start(ctx)
         kv = await open_bucket(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days)
-        ledger = KvLedger(kv, ctx.js)
+        # Status events ride on the ledger's own writes (an outbox inside each mail's entry) and
+        # live there while younger than half the event stream's duplicate window, as outbox.py's.
+        keep_for = timedelta(seconds=self.runtime.events_duplicate_window_s / 2)
+        ledger = KvLedger(kv, ctx.js, keep_events_for=keep_for)
         self.installation = await installation_id(kv)
         self.renderer = Renderer(self.settings, installation=self.installation)
-        self.bind(NotifierDeps(ledger=ledger))
+        self.flags = KvFlags(await open_flags(ctx.js, replicas=self.runtime.stream_replicas), ctx.js)
+        await self.flags.start()
+        auth = AuthClient(ctx.client)
+        self.bind(
+            NotifierDeps(ledger=ledger, flags=self.flags, contacts=auth, auth=auth, clock=self.clock, renderer=self.renderer)
+        )
+        self.relay = LedgerRelay(ctx.js, BUCKET)
+        await self.relay.start()
         if self._mailer is None:
             self._mailer = SmtpMailer(self.smtp)
         s = self.settings
@@ -71,6 +91,8 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
             sender=s.sender,
             lease=timedelta(seconds=s.ack_wait_s),
             instance=ctx.instance,
+            bounce_domain=s.bounce_domain,
+            flags=self.flags,
         )
         self.consumer = EventConsumer(ctx.js, s, self.deliverer)
         await self.consumer.start()
@@ -84,6 +106,12 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
             self.consumer = None
         if isinstance(self._mailer, SmtpMailer):
             await self._mailer.close()
+        if self.relay is not None:
+            await self.relay.stop()  # after the consumer: the last mails' events go out first
+            self.relay = None
+        if self.flags is not None:
+            await self.flags.stop()
+            self.flags = None
         await super().stop()
 
 

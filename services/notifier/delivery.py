@@ -18,13 +18,15 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
+from contracts import auth
 from contracts.common import Event
 from contracts.notifier import DeliveryRecord, DeliveryStatus
-from services.notifier.domain.ledger import Claim, ClaimOutcome
+from services.notifier.domain.ledger import Claim, ClaimOutcome, StatusChange, result
 from services.notifier.domain.rendering import Renderer, UnsendableAddress
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.routing import MailRequest, mails_for
-from services.notifier.ports import Ledger, LedgerUnavailable, Mailer, PermanentFailure, TemporaryFailure
+from services.notifier.domain.verp import envelope_sender
+from services.notifier.ports import Flags, Ledger, LedgerUnavailable, Mailer, PermanentFailure, TemporaryFailure
 from services.runtime import metrics, tracing
 from services.runtime.clock import Clock
 
@@ -90,7 +92,7 @@ class LeaseKeeper:
                 if renewed.outcome is not ClaimOutcome.RESUMED:
                     log.warning("mail %s: claim taken over while sending (%s)", self._mail.mail_id, renewed.outcome.value)
                     return
-                self.claim = replace(self.claim, revision=renewed.revision)
+                self.claim = replace(self.claim, revision=renewed.revision, events=renewed.events, writes=renewed.writes)
                 self.renewals += 1
             try:
                 await asyncio.wait_for(self._stopping.wait(), every)
@@ -112,6 +114,8 @@ class Deliverer:
         sender: str,
         lease: timedelta,
         instance: str = "notifier",
+        bounce_domain: str | None = None,
+        flags: Flags | None = None,
     ) -> None:
         self._ledger = ledger
         self._mailer = mailer
@@ -121,10 +125,15 @@ class Deliverer:
         self._sender = sender
         self._lease = lease
         self._instance = instance
+        self._bounce_domain = bounce_domain
+        self._flags = flags
         self.duplicates = 0  # mails found settled already: what the ledger saved us from sending
         self._attempt_ids = itertools.count(1)  # with the replica's instance id: unique per attempt
 
     async def deliver_event(self, event: Event) -> Outcome:
+        if isinstance(event, auth.EmailChanged) and self._flags is not None:
+            # The account registered this address (again): it is no longer known to bounce.
+            await self._flags.clear(event.new_email)
         delays = [d for mail in mails_for(event) if (d := await self.deliver(mail)) is not None]
         return RetryLater(min(delays)) if delays else Settled()
 
@@ -133,7 +142,8 @@ class Deliverer:
         now = self._clock.now()
         # Each attempt is its own owner: two copies of an event in one replica must not both send.
         owner = f"{self._instance}/{next(self._attempt_ids)}"
-        claim = await self._ledger.claim(mail, now=now, owner=owner, lease=self._lease)
+        flagged = self._flags is not None and self._flags.is_flagged(mail.recipient)
+        claim = await self._ledger.claim(mail, now=now, owner=owner, lease=self._lease, flagged=flagged)
         if claim.outcome is ClaimOutcome.DONE:
             self.duplicates += 1
             return None
@@ -142,25 +152,39 @@ class Deliverer:
             return max((claim.busy_until - now).total_seconds(), 0.05)
         return await self._attempt(mail, claim, owner)
 
+    def _sender_of(self, mail: MailRequest) -> str:
+        """The envelope sender: VERP when bounces are taken (ENS_NOTIFIER_BOUNCE_DOMAIN)."""
+        return envelope_sender(mail.mail_id, self._bounce_domain) if self._bounce_domain else self._sender
+
     async def _attempt(self, mail: MailRequest, claim: Claim, owner: str) -> float | None:
         before = claim.record.model_copy(update={"trace_id": tracing.current() or claim.record.trace_id})  # issue 18
-        try:
-            rendered = self._renderer.render(mail, composed_at=before.queued_at)
-        except UnsendableAddress as exc:
-            failed = before.model_copy(
-                update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc), "last_attempt_at": self._clock.now()}
-            )
-            log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
-            await self._ledger.record(mail, claim, failed)
-            metrics.mail_settled(mail.mail_type.value, failed.status.value)
-            return None
+        if mail.resend_id is not None and claim.stored is not None:
+            # A resent mail: its message was made by the resend (the original's, readdressed).
+            data, subject, message_id = claim.stored, before.subject, before.message_id
+        else:
+            try:
+                rendered = self._renderer.render(mail, composed_at=before.queued_at)
+            except UnsendableAddress as exc:
+                now = self._clock.now()
+                failed, changes = result(
+                    before.model_copy(update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc), "last_attempt_at": now}),
+                    now,
+                )
+                log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
+                await self._ledger.record(mail, claim, failed, changes)
+                metrics.mail_settled(mail.mail_type.value, failed.status.value)
+                return None
+            data, subject, message_id = rendered.data, rendered.subject, rendered.message_id
         attempts = before.attempts + 1
+        sender = self._sender_of(mail)
         base = {
             "attempts": attempts,
             "last_attempt_at": self._clock.now(),
-            "subject": rendered.subject,
-            "message_id": rendered.message_id,
+            "subject": subject,
+            "message_id": message_id,
             "next_attempt_at": None,
+            "envelope_sender": sender,
+            "template_version": before.template_version or self._renderer.template_version,
         }
         delay: float | None = None
         # The lease is renewed if the server takes longer than a third of it (see LeaseKeeper);
@@ -170,7 +194,7 @@ class Deliverer:
         try:
             try:
                 with metrics.smtp_attempt(temporary=TemporaryFailure):
-                    answer = await self._mailer.send(self._sender, mail.recipient, rendered.data)
+                    answer = await self._mailer.send(sender, mail.recipient, data)
             finally:
                 timer.cancel()
                 claim = await keeper.stop()
@@ -208,14 +232,17 @@ class Deliverer:
                     "smtp_message": answer.message,
                 }
             )
-        if not await self._record(mail, claim, record):
+        record, changes = result(record, self._clock.now())
+        if not await self._record(mail, claim, record, changes, data):
             # Our lease ran out and another worker took the mail over; its result stands.
             log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)
             return None
         metrics.mail_settled(mail.mail_type.value, record.status.value)
         return delay
 
-    async def _record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+    async def _record(
+        self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes: list[StatusChange], data: bytes
+    ) -> bool:
         """Record the result, insisting while our lease lasts: this process alone knows what the
         server answered, and a nak now would have the mail sent again once the lease ran out."""
         loop = asyncio.get_running_loop()
@@ -223,7 +250,8 @@ class Deliverer:
         pause = 0.1
         while True:
             try:
-                return await self._ledger.record(mail, claim, record)
+                # The message is stored with the first result; a retry's bytes are the same.
+                return await self._ledger.record(mail, claim, record, changes, None if claim.stored is not None else data)
             except LedgerUnavailable as exc:
                 if loop.time() + pause >= until:
                     raise

@@ -4,13 +4,16 @@ memory. Commands reach them only through `ctx.deps` (a `NotifierDeps`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from contracts.auth import OrganisationContact
 from contracts.notifier import DeliveryRecord
-from services.notifier.domain.ledger import Claim
+from services.notifier.domain.ledger import Claim, Lease, StatusChange
 from services.notifier.domain.routing import MailRequest
+from services.runtime.clock import Clock
 from services.runtime.pipeline import CommandContext, Principal
 
 
@@ -18,14 +21,52 @@ class LedgerUnavailable(Exception):
     """The ledger's store did not answer (e.g. NATS restarting); the write may be tried again."""
 
 
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One mail's entry as a command reads it, for a compare-and-set write back."""
+
+    key: str
+    revision: int
+    record: DeliveryRecord
+    events: tuple[dict[str, Any], ...] = ()  # the entry's outbox: recent status events
+    stored: bytes | None = None  # the exact message sent
+    lease: Lease | None = None
+    writes: int = 0
+
+
 class Ledger(Protocol):
-    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
-        """Create the record holding a lease, or tell what to do with the existing one."""
+    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta, flagged: bool = False) -> Claim:
+        """Create the record holding a lease (with its `queued` event), or tell what to do with
+        the existing one."""
         ...
 
-    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
-        """Write the attempt's result and drop the lease; False if the claim was lost meanwhile.
-        Raises LedgerUnavailable when the store did not answer."""
+    async def record(
+        self,
+        mail: MailRequest,
+        claim: Claim,
+        record: DeliveryRecord,
+        changes: Sequence[StatusChange] = (),
+        stored: bytes | None = None,
+    ) -> bool:
+        """Write the attempt's result, the status events it causes and the message sent, in one
+        compare-and-set, and drop the lease; False if the claim was lost meanwhile. Raises
+        LedgerUnavailable when the store did not answer."""
+        ...
+
+    async def find(self, mail_id: str) -> LedgerEntry | None:
+        """One mail's entry by its id."""
+        ...
+
+    async def write(
+        self,
+        entry: LedgerEntry | None,
+        record: DeliveryRecord,
+        changes: Sequence[StatusChange],
+        *,
+        at: datetime,
+        stored: bytes | None = None,
+    ) -> bool:
+        """Compare-and-set of `entry` (None: create the record's entry) with its events; False when stale."""
         ...
 
     async def query(
@@ -68,11 +109,34 @@ class Mailer(Protocol):
         ...
 
 
+class Flags(Protocol):
+    """Addresses a hard bounce flagged, until an account registers them again."""
+
+    def is_flagged(self, address: str) -> bool:
+        """From the replica's copy (no round trip per mail)."""
+        ...
+
+    async def flag(self, address: str) -> None: ...
+
+    async def clear(self, address: str) -> None: ...
+
+
+class Contacts(Protocol):
+    async def contact(self, *, auth_id: str | None, organisation_id: str | None) -> OrganisationContact:
+        """The account's address registered now (auth's GetOrganisationContact)."""
+        ...
+
+
 @dataclass(frozen=True)
 class NotifierDeps:
-    """What the notifier's commands need (the helpdesk's delivery-log query)."""
+    """What the notifier's commands need: the ledger, flagged addresses, auth's contacts, the clock."""
 
     ledger: Ledger
+    flags: Flags | None = None
+    contacts: Contacts | None = None
+    auth: Any = None  # adapters.auth_client.AuthClient: sessions of session commands
+    clock: Clock | None = None
+    renderer: Any = None  # domain.rendering.Renderer: a resent mail's Message-ID
 
 
 Ctx = CommandContext[NotifierDeps, Principal]

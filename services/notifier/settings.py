@@ -82,6 +82,14 @@ class NotifierSettings(BaseSettings):
 
     system_name: str = Field(default="出入国在留管理庁電子届出システム", description="The system's name as mails print it.")
     sender: str = Field(default="no-reply@ens.example.jp", description="No-reply From address.")
+    bounce_domain: str | None = Field(
+        default=None,
+        description=(
+            "When set, each mail's SMTP envelope sender (MAIL FROM, Return-Path) is `bounce+<mail id>@<this domain>` "
+            "(VERP), so a bounce names the mail it is about; the bounce intake receives that domain's mail. "
+            "Unset: the envelope sender is ENS_NOTIFIER_SENDER."
+        ),
+    )
     sender_name: str = Field(
         default="電子届出システム（送信専用）",
         max_length=60,
@@ -170,3 +178,12 @@ class NotifierSettings(BaseSettings):
         if "@" not in value or value.count("@") != 1 or " " in value:
             raise ValueError(f"'{value}' is not an e-mail address")
         return value
+
+    @field_validator("bounce_domain")
+    @classmethod
+    def _a_domain(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if "@" in value or any(c.isspace() for c in value) or not value.isascii() or "." not in value:
+            raise ValueError(f"'{value}' is not a mail domain")
+        return value.lower()

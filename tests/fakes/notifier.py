@@ -3,13 +3,19 @@ ledger and the mailer."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from contracts.notifier import DeliveryRecord
-from services.notifier.domain.ledger import Claim, ClaimOutcome, Lease, decide, first_record, lease_for
+from services.notifier.domain.ledger import Claim, ClaimOutcome, Lease, StatusChange, decide, first_record, lease_for, queued
 from services.notifier.domain.routing import MailRequest
-from services.notifier.ports import SmtpAnswer
+from services.notifier.ports import LedgerEntry, SmtpAnswer
+
+
+def _as_dict(change: StatusChange) -> dict[str, Any]:
+    return {"id": change.event_id, "subject": change.subject, "data": change.fields}
 
 
 @dataclass
@@ -18,25 +24,67 @@ class MemoryLedger:
     count like a KV entry's."""
 
     entries: dict[str, tuple[DeliveryRecord, Lease | None, int]] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)  # every status event recorded, in order
+    stored: dict[str, bytes] = field(default_factory=dict)
 
-    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta) -> Claim:
+    async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta, flagged: bool = False) -> Claim:
         held = lease_for(owner, now, lease)
         if mail.mail_id not in self.entries:
-            record = first_record(mail, now)
+            record = first_record(mail, now, flagged=flagged)
             self.entries[mail.mail_id] = (record, held, 1)
+            self.events.append(_as_dict(queued(record)))
             return Claim(ClaimOutcome.NEW, record, 1)
         record, current, rev = self.entries[mail.mail_id]
         outcome = decide(record, current, now, owner)
         if outcome is ClaimOutcome.RESUMED:
             self.entries[mail.mail_id] = (record, held, rev + 1)
-            return Claim(outcome, record, rev + 1)
+            return Claim(outcome, record, rev + 1, stored=self.stored.get(mail.mail_id))
         return Claim(outcome, record, rev, busy_until=current.until if current else None)
 
-    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord) -> bool:
+    async def record(
+        self,
+        mail: MailRequest,
+        claim: Claim,
+        record: DeliveryRecord,
+        changes: Sequence[StatusChange] = (),
+        stored: bytes | None = None,
+    ) -> bool:
         _, _, rev = self.entries[mail.mail_id]
         if rev != claim.revision:
             return False
         self.entries[mail.mail_id] = (record, None, rev + 1)
+        self.events.extend(_as_dict(c) for c in changes)
+        if stored is not None:
+            self.stored[mail.mail_id] = stored
+        return True
+
+    async def find(self, mail_id: str) -> LedgerEntry | None:
+        if mail_id not in self.entries:
+            return None
+        record, lease, rev = self.entries[mail_id]
+        return LedgerEntry(mail_id, rev, record, (), self.stored.get(mail_id), lease)
+
+    async def write(
+        self,
+        entry: LedgerEntry | None,
+        record: DeliveryRecord,
+        changes: Sequence[StatusChange],
+        *,
+        at: datetime,
+        stored: bytes | None = None,
+    ) -> bool:
+        if entry is None:
+            if record.mail_id in self.entries:
+                return False
+            self.entries[record.mail_id] = (record, None, 1)
+        else:
+            _, lease, rev = self.entries[entry.key]
+            if rev != entry.revision:
+                return False
+            self.entries[entry.key] = (record, lease, rev + 1)
+        self.events.extend(_as_dict(c) for c in changes)
+        if stored is not None:
+            self.stored[record.mail_id] = stored
         return True
 
     async def query(
@@ -71,3 +119,19 @@ class ScriptedMailer:
             raise self.script.pop(0)
         self.sent.append((recipient, data))
         return SmtpAnswer(250, "2.0.0 OK")
+
+
+@dataclass
+class MemoryFlags:
+    """The Flags port over a set."""
+
+    flagged: set[str] = field(default_factory=set)
+
+    def is_flagged(self, address: str) -> bool:
+        return address.lower() in self.flagged
+
+    async def flag(self, address: str) -> None:
+        self.flagged.add(address.lower())
+
+    async def clear(self, address: str) -> None:
+        self.flagged.discard(address.lower())

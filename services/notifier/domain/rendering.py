@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
@@ -60,6 +61,35 @@ def _last_day(ends_at: datetime) -> str:
     return jp_date(last_day_before(ends_at))
 
 
+def template_version(templates: Path = TEMPLATES) -> str:
+    """The template set's content hash (12 hex digits): every template file's name and bytes, in
+    name order. Computed once per process; the delivery log names it, so a mail can be told
+    apart from one a later template set would write."""
+    digest = hashlib.sha256()
+    for path in sorted(templates.glob("*.j2")):
+        digest.update(path.name.encode() + b"\x00" + path.read_bytes() + b"\x00")
+    return digest.hexdigest()[:12]
+
+
+def readdressed(data: bytes, *, recipient: str, message_id: str, date: datetime) -> bytes:
+    """A message sent before, to another address under its own Message-ID and Date: the same
+    content (a resend), only the To, Message-ID and Date header lines replaced."""
+    if not recipient.isascii():
+        raise UnsendableAddress(f"宛先 {recipient!r} に ASCII 以外の文字が含まれるため送信できません（SMTPUTF8 未対応）。")
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    replace = {
+        b"to:": f"To: {recipient}".encode(),
+        b"message-id:": f"Message-ID: {message_id}".encode(),
+        b"date:": f"Date: {format_datetime(date.astimezone(JST_OFFSET))}".encode(),
+    }
+    out = []
+    for line in lines:
+        name = line.split(b":", 1)[0].lower() + b":"
+        out.append(replace.get(name, line) if not line[:1].isspace() else line)
+    return b"\r\n".join(out) + sep + body
+
+
 def build_environment(templates: Path = TEMPLATES) -> Environment:
     """One environment for the process: Jinja caches compiled templates in it."""
     env = Environment(
@@ -87,6 +117,7 @@ class Renderer:
         self._settings = settings
         self._installation = installation
         self._env = env or build_environment()
+        self.template_version = template_version()
         self._domain = settings.sender.rpartition("@")[2]
         self._templates = {
             t: (self._env.get_template(f"{t.value}.txt.j2"), self._env.get_template(f"{t.value}.html.j2")) for t in MailType

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from contracts import auth, filing
+from contracts import auth, filing, notifier
 from contracts.common import Event
 from contracts.notifier import MailType
 from services.runtime.clock import business_day, last_day_before
@@ -29,10 +29,12 @@ class MailRequest:
     context: dict[str, Any] = field(hash=False, compare=False)
     auth_id: str | None = None
     reception_number: str | None = None
+    # A resent mail: its id was fixed by the resend, and its message is in its ledger entry.
+    resend_id: str | None = None
 
     @cached_property
     def mail_id(self) -> str:
-        return mail_id(self.event_id, self.mail_type, self.recipient)
+        return self.resend_id or mail_id(self.event_id, self.mail_type, self.recipient)
 
 
 def mail_id(event_id: str, mail_type: MailType, recipient: str) -> str:
@@ -138,11 +140,27 @@ ROUTES: dict[type[Event], tuple[Route, ...]] = {
     ),
 }
 
-EVENT_BY_SUBJECT: dict[str, type[Event]] = {cls.SUBJECT: cls for cls in ROUTES}
+# The notifier's own: a resent mail, queued by ResendMail, is sent from its event like any other.
+EVENT_BY_SUBJECT: dict[str, type[Event]] = {
+    **{cls.SUBJECT: cls for cls in ROUTES},
+    notifier.MailResendRequested.SUBJECT: notifier.MailResendRequested,
+}
 
 
 def mails_for(event: Event) -> list[MailRequest]:
     """The mails an event causes (none for events no one is mailed about)."""
+    if isinstance(event, notifier.MailResendRequested):
+        return [
+            MailRequest(
+                event_id=event.meta.event_id,
+                mail_type=event.mail_type,
+                recipient=event.recipient,
+                context={},
+                auth_id=event.auth_id,
+                reception_number=event.reception_number,
+                resend_id=event.mail_id,
+            )
+        ]
     out = []
     for route in ROUTES.get(type(event), ()):
         ctx = route.context(event)
