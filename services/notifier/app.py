@@ -10,6 +10,7 @@ from contracts import notifier as contract
 from services.notifier.adapters.auth_client import AuthClient, Caller
 from services.notifier.adapters.flags_kv import FLAGS_BUCKET, KvFlags, open_flags
 from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, LedgerRelay, installation_id, open_bucket
+from services.notifier.adapters.mails_kv import MAILS_BUCKET, KvMails, open_mails
 from services.notifier.adapters.smtp import SmtpMailer
 from services.notifier.delivery import Deliverer
 from services.notifier.domain.rendering import Renderer
@@ -26,7 +27,7 @@ from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.notifier")
 
-BUCKETS = (BUCKET, FLAGS_BUCKET)
+BUCKETS = (BUCKET, MAILS_BUCKET, FLAGS_BUCKET)
 
 
 async def resolve(deps: NotifierDeps, token: str) -> Caller:
@@ -73,9 +74,12 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         self.renderer = Renderer(self.settings, installation=self.installation)
         self.flags = KvFlags(await open_flags(ctx.js, replicas=self.runtime.stream_replicas), ctx.js)
         await self.flags.start()
+        mails = KvMails(await open_mails(ctx.js, replicas=self.runtime.stream_replicas, keep_days=self.settings.log_keep_days))
         auth = AuthClient(ctx.client)
         self.bind(
-            NotifierDeps(ledger=ledger, flags=self.flags, contacts=auth, auth=auth, clock=self.clock, renderer=self.renderer)
+            NotifierDeps(
+                ledger=ledger, mails=mails, flags=self.flags, contacts=auth, auth=auth, clock=self.clock, renderer=self.renderer
+            )
         )
         self.relay = LedgerRelay(ctx.js, BUCKET)
         await self.relay.start()
@@ -93,6 +97,7 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
             instance=ctx.instance,
             bounce_domain=s.bounce_domain,
             flags=self.flags,
+            mails=mails,
         )
         self.consumer = EventConsumer(ctx.js, s, self.deliverer)
         await self.consumer.start()

@@ -26,7 +26,7 @@ from services.notifier.domain.rendering import Renderer, UnsendableAddress
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.routing import MailRequest, mails_for
 from services.notifier.domain.verp import envelope_sender
-from services.notifier.ports import Flags, Ledger, LedgerUnavailable, Mailer, PermanentFailure, TemporaryFailure
+from services.notifier.ports import Flags, Ledger, LedgerUnavailable, Mailer, MailStore, PermanentFailure, TemporaryFailure
 from services.runtime import metrics, tracing
 from services.runtime.clock import Clock
 
@@ -116,6 +116,7 @@ class Deliverer:
         instance: str = "notifier",
         bounce_domain: str | None = None,
         flags: Flags | None = None,
+        mails: MailStore | None = None,
     ) -> None:
         self._ledger = ledger
         self._mailer = mailer
@@ -127,6 +128,7 @@ class Deliverer:
         self._instance = instance
         self._bounce_domain = bounce_domain
         self._flags = flags
+        self._mails = mails
         self.duplicates = 0  # mails found settled already: what the ledger saved us from sending
         self._attempt_ids = itertools.count(1)  # with the replica's instance id: unique per attempt
 
@@ -158,9 +160,10 @@ class Deliverer:
 
     async def _attempt(self, mail: MailRequest, claim: Claim, owner: str) -> float | None:
         before = claim.record.model_copy(update={"trace_id": tracing.current() or claim.record.trace_id})  # issue 18
-        if mail.resend_id is not None and claim.stored is not None:
+        stored = await self._mails.get(mail.mail_id) if mail.resend_id is not None and self._mails is not None else None
+        if stored is not None:
             # A resent mail: its message was made by the resend (the original's, readdressed).
-            data, subject, message_id = claim.stored, before.subject, before.message_id
+            data, subject, message_id = stored, before.subject, before.message_id
         else:
             try:
                 rendered = self._renderer.render(mail, composed_at=before.queued_at)
@@ -175,6 +178,9 @@ class Deliverer:
                 metrics.mail_settled(mail.mail_type.value, failed.status.value)
                 return None
             data, subject, message_id = rendered.data, rendered.subject, rendered.message_id
+        if before.attempts == 0 and stored is None and self._mails is not None:
+            # Kept before it is sent: the helpdesk's copy of what went out (a retry's bytes are the same).
+            await self._mails.put(mail.mail_id, data)
         attempts = before.attempts + 1
         sender = self._sender_of(mail)
         base = {
@@ -233,16 +239,14 @@ class Deliverer:
                 }
             )
         record, changes = result(record, self._clock.now())
-        if not await self._record(mail, claim, record, changes, data):
+        if not await self._record(mail, claim, record, changes):
             # Our lease ran out and another worker took the mail over; its result stands.
             log.warning("mail %s: claim lost while sending; the other worker records the result", mail.mail_id)
             return None
         metrics.mail_settled(mail.mail_type.value, record.status.value)
         return delay
 
-    async def _record(
-        self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes: list[StatusChange], data: bytes
-    ) -> bool:
+    async def _record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes: list[StatusChange]) -> bool:
         """Record the result, insisting while our lease lasts: this process alone knows what the
         server answered, and a nak now would have the mail sent again once the lease ran out."""
         loop = asyncio.get_running_loop()
@@ -250,8 +254,7 @@ class Deliverer:
         pause = 0.1
         while True:
             try:
-                # The message is stored with the first result; a retry's bytes are the same.
-                return await self._ledger.record(mail, claim, record, changes, None if claim.stored is not None else data)
+                return await self._ledger.record(mail, claim, record, changes)
             except LedgerUnavailable as exc:
                 if loop.time() + pause >= until:
                     raise

@@ -43,14 +43,15 @@ async def sent_mail(cmd: contract.GetSentMail, ctx: Ctx) -> contract.SentMail:
             "指定されたメールは配信記録にありません。",
             fields=[field_error("mail_id", "not_found", "配信記録にないメールIDです。")],
         )
-    if entry.stored is None:
+    stored = await ctx.deps.mails.get(entry.record.mail_id) if ctx.deps.mails is not None else None
+    if stored is None:
         raise NotFound(
             "このメールの送信内容は保存されていません（送信前、または保存を始める前に送られたメール）。",
             fields=[field_error("mail_id", "not_stored", "送信内容が保存されていません。")],
         )
     return contract.SentMail(
         mail_id=entry.record.mail_id,
-        data_base64=base64.b64encode(entry.stored).decode(),
+        data_base64=base64.b64encode(stored).decode(),
         template_version=entry.record.template_version,
         message_id=entry.record.message_id,
     )

@@ -29,7 +29,6 @@ class LedgerEntry:
     revision: int
     record: DeliveryRecord
     events: tuple[dict[str, Any], ...] = ()  # the entry's outbox: recent status events
-    stored: bytes | None = None  # the exact message sent
     lease: Lease | None = None
     writes: int = 0
 
@@ -46,9 +45,8 @@ class Ledger(Protocol):
         claim: Claim,
         record: DeliveryRecord,
         changes: Sequence[StatusChange] = (),
-        stored: bytes | None = None,
     ) -> bool:
-        """Write the attempt's result, the status events it causes and the message sent, in one
+        """Write the attempt's result and the status events it causes in one
         compare-and-set, and drop the lease; False if the claim was lost meanwhile. Raises
         LedgerUnavailable when the store did not answer."""
         ...
@@ -64,7 +62,6 @@ class Ledger(Protocol):
         changes: Sequence[StatusChange],
         *,
         at: datetime,
-        stored: bytes | None = None,
     ) -> bool:
         """Compare-and-set of `entry` (None: create the record's entry) with its events; False when stale."""
         ...
@@ -109,6 +106,14 @@ class Mailer(Protocol):
         ...
 
 
+class MailStore(Protocol):
+    """The exact messages sent, by mail id, as long as the delivery log keeps records."""
+
+    async def put(self, mail_id: str, data: bytes) -> None: ...
+
+    async def get(self, mail_id: str) -> bytes | None: ...
+
+
 class Flags(Protocol):
     """Addresses a hard bounce flagged, until an account registers them again."""
 
@@ -132,6 +137,7 @@ class NotifierDeps:
     """What the notifier's commands need: the ledger, flagged addresses, auth's contacts, the clock."""
 
     ledger: Ledger
+    mails: MailStore | None = None
     flags: Flags | None = None
     contacts: Contacts | None = None
     auth: Any = None  # adapters.auth_client.AuthClient: sessions of session commands

@@ -80,7 +80,8 @@ async def resend_mail(cmd: contract.ResendMail, ctx: Ctx) -> contract.MailResent
                 f"このメールは{label}のため再送信できません（送信済み・送信失敗・不達のメールのみ再送信できます）。",
                 fields=[field_error("mail_id", "not_resendable", f"このメールは{label}です。")],
             )
-        if original.stored is None:
+        stored = await deps.mails.get(original.record.mail_id) if deps.mails is not None else None
+        if stored is None:
             raise NotResendable(
                 "このメールの送信内容が保存されていないため再送信できません。",
                 fields=[field_error("mail_id", "not_stored", "送信内容が保存されていません。")],
@@ -89,14 +90,16 @@ async def resend_mail(cmd: contract.ResendMail, ctx: Ctx) -> contract.MailResent
         now = deps.clock.now()
         message_id = deps.renderer.message_id(new_id)
         try:
-            data = readdressed(original.stored, recipient=recipient, message_id=message_id, date=now)
+            data = readdressed(stored, recipient=recipient, message_id=message_id, date=now)
         except UnsendableAddress as exc:
             raise NotResendable(str(exc), fields=[field_error("mail_id", "unsendable_address", str(exc))]) from exc
         flagged = deps.flags is not None and deps.flags.is_flagged(recipient)
         record, events = resent_copy(
             original.record, new_id=new_id, recipient=recipient, message_id=message_id, reason=cmd.reason, at=now, flagged=flagged
         )
-        await deps.ledger.write(None, record, events, at=now, stored=data)  # False: a copy of this request made it
+        assert deps.mails is not None
+        await deps.mails.put(new_id, data)  # first: the entry's event has the consumer send these bytes
+        await deps.ledger.write(None, record, events, at=now)  # False: a copy of this request made it
         done = await deps.ledger.find(new_id)
         assert done is not None
     for _ in range(ATTEMPTS):

@@ -39,7 +39,7 @@ BUCKETS: Final[dict[str, tuple[str, ...]]] = {
         "auth_requests",
     ),
     "filing": ("filing_filings", "filing_index", "filing_counters", "filing_requests"),
-    "notifier": ("notifier_ledger", "notifier_flags", "notifier_requests"),
+    "notifier": ("notifier_ledger", "notifier_mails", "notifier_flags", "notifier_requests"),
     "scheduler": ("scheduler_runs",),
 }
 

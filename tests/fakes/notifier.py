@@ -25,7 +25,6 @@ class MemoryLedger:
 
     entries: dict[str, tuple[DeliveryRecord, Lease | None, int]] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)  # every status event recorded, in order
-    stored: dict[str, bytes] = field(default_factory=dict)
 
     async def claim(self, mail: MailRequest, *, now: datetime, owner: str, lease: timedelta, flagged: bool = False) -> Claim:
         held = lease_for(owner, now, lease)
@@ -38,7 +37,7 @@ class MemoryLedger:
         outcome = decide(record, current, now, owner)
         if outcome is ClaimOutcome.RESUMED:
             self.entries[mail.mail_id] = (record, held, rev + 1)
-            return Claim(outcome, record, rev + 1, stored=self.stored.get(mail.mail_id))
+            return Claim(outcome, record, rev + 1)
         return Claim(outcome, record, rev, busy_until=current.until if current else None)
 
     async def record(
@@ -47,22 +46,19 @@ class MemoryLedger:
         claim: Claim,
         record: DeliveryRecord,
         changes: Sequence[StatusChange] = (),
-        stored: bytes | None = None,
     ) -> bool:
         _, _, rev = self.entries[mail.mail_id]
         if rev != claim.revision:
             return False
         self.entries[mail.mail_id] = (record, None, rev + 1)
         self.events.extend(_as_dict(c) for c in changes)
-        if stored is not None:
-            self.stored[mail.mail_id] = stored
         return True
 
     async def find(self, mail_id: str) -> LedgerEntry | None:
         if mail_id not in self.entries:
             return None
         record, lease, rev = self.entries[mail_id]
-        return LedgerEntry(mail_id, rev, record, (), self.stored.get(mail_id), lease)
+        return LedgerEntry(mail_id, rev, record, (), lease)
 
     async def write(
         self,
@@ -71,7 +67,6 @@ class MemoryLedger:
         changes: Sequence[StatusChange],
         *,
         at: datetime,
-        stored: bytes | None = None,
     ) -> bool:
         if entry is None:
             if record.mail_id in self.entries:
@@ -83,8 +78,6 @@ class MemoryLedger:
                 return False
             self.entries[entry.key] = (record, lease, rev + 1)
         self.events.extend(_as_dict(c) for c in changes)
-        if stored is not None:
-            self.stored[record.mail_id] = stored
         return True
 
     async def query(
@@ -135,3 +128,16 @@ class MemoryFlags:
 
     async def clear(self, address: str) -> None:
         self.flagged.discard(address.lower())
+
+
+@dataclass
+class MemoryMails:
+    """The MailStore port over a dict."""
+
+    data: dict[str, bytes] = field(default_factory=dict)
+
+    async def put(self, mail_id: str, data: bytes) -> None:
+        self.data[mail_id] = data
+
+    async def get(self, mail_id: str) -> bytes | None:
+        return self.data.get(mail_id)

@@ -153,11 +153,11 @@ class FlakyLedger(MemoryLedger):
     outage: int = 2
     refused: int = 0
 
-    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes=(), stored=None) -> bool:  # type: ignore[no-untyped-def]  # the port's signature, as the fake's
+    async def record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes=()) -> bool:  # type: ignore[no-untyped-def]  # the port's signature, as the fake's
         if self.refused < self.outage:
             self.refused += 1
             raise LedgerUnavailable("nats: timeout")
-        return await super().record(mail, claim, record, changes, stored)
+        return await super().record(mail, claim, record, changes)
 
 
 async def test_a_result_the_ledger_could_not_take_is_recorded_again_not_sent_again():

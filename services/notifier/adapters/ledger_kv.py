@@ -10,10 +10,8 @@ stream, without reading unrelated records.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
-import zlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,7 +86,6 @@ def _encode(
     record: DeliveryRecord,
     lease: Lease | None,
     outbox: Outbox = ((), ()),
-    stored: str | None = None,
     writes: int = 1,
 ) -> bytes:
     held = json.dumps({"owner": lease.owner, "until": lease.until.isoformat()}) if lease else "null"
@@ -98,32 +95,21 @@ def _encode(
         doc += b',"events":' + json.dumps(list(events), ensure_ascii=False).encode()
     if past:
         doc += b',"past":' + json.dumps(list(past), ensure_ascii=False).encode()
-    if stored is not None:
-        doc += b',"mail":"' + stored.encode() + b'"'
     return doc + b"}"
 
 
 def _decode(value: bytes) -> tuple[DeliveryRecord, Lease | None]:
-    record, lease, _, _, _ = _decode_all(value)
+    record, lease, _, _ = _decode_all(value)
     return record, lease
 
 
-def _decode_all(value: bytes) -> tuple[DeliveryRecord, Lease | None, tuple[Recorded, ...], str | None, int]:
+def _decode_all(value: bytes) -> tuple[DeliveryRecord, Lease | None, tuple[Recorded, ...], int]:
     doc = json.loads(value)
     raw = doc.get("lease")
     lease = Lease(raw["owner"], datetime.fromisoformat(raw["until"])) if raw else None
     record = DeliveryRecord.model_validate(doc["record"])
     known = tuple(doc.get("past", ())) + tuple(doc.get("events", ()))
-    return record, lease, known, doc.get("mail"), int(doc.get("w", 0))
-
-
-def pack(data: bytes) -> str:
-    """The exact message, zlib-compressed and base64'd, as the entry keeps it."""
-    return base64.b64encode(zlib.compress(data, 1)).decode()
-
-
-def unpack(stored: str) -> bytes:
-    return zlib.decompress(base64.b64decode(stored))
+    return record, lease, known, int(doc.get("w", 0))
 
 
 def recorded(change: StatusChange, at: datetime) -> Recorded:
@@ -202,7 +188,7 @@ class KvLedger:
         entry = await self._kv.get(key)
         read = entry.revision
         assert entry.value is not None and read is not None  # a get always answers with both
-        existing, current, kept, stored, writes = _decode_all(entry.value)
+        existing, current, kept, writes = _decode_all(entry.value)
         outcome = decide(existing, current, now, owner)
         if outcome is ClaimOutcome.DONE:
             return Claim(outcome, existing, read)
@@ -211,7 +197,7 @@ class KvLedger:
             return Claim(outcome, existing, read, busy_until=current.until)
         outbox = self._outbox(kept, writes + 1, now)
         try:
-            value = _encode(existing, held, outbox, stored, writes + 1)
+            value = _encode(existing, held, outbox, writes + 1)
             revision = await self._kv.update(key, value, last=read, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
             # Another worker took it over this instant: let it work, look again after its lease.
@@ -221,7 +207,6 @@ class KvLedger:
             existing,
             revision,
             events=_known(outbox),
-            stored=unpack(stored) if stored is not None else None,
             writes=writes + 1,
         )
 
@@ -231,12 +216,10 @@ class KvLedger:
         claim: Claim,
         record: DeliveryRecord,
         changes: Sequence[StatusChange] = (),
-        stored: bytes | None = None,
     ) -> bool:
         now = record.last_attempt_at or record.queued_at
         outbox = self._outbox(claim.events, claim.writes + 1, now, [recorded(c, now) for c in changes])
-        kept = stored if stored is not None else claim.stored
-        value = _encode(record, None, outbox, pack(kept) if kept is not None else None, claim.writes + 1)
+        value = _encode(record, None, outbox, claim.writes + 1)
         try:
             await self._kv.update(ledger_key(mail), value, last=claim.revision, validate_keys=False)
         except nats.js.errors.KeyWrongLastSequenceError:
@@ -253,8 +236,8 @@ class KvLedger:
         if not found:
             return None
         key, value, revision = found[0]
-        record, lease, events, stored, writes = _decode_all(value)
-        return LedgerEntry(key, revision, record, events, unpack(stored) if stored is not None else None, lease, writes)
+        record, lease, events, writes = _decode_all(value)
+        return LedgerEntry(key, revision, record, events, lease, writes)
 
     async def write(
         self,
@@ -263,15 +246,13 @@ class KvLedger:
         changes: Sequence[StatusChange],
         *,
         at: datetime,
-        stored: bytes | None = None,
     ) -> bool:
         """A command's compare-and-set of one entry (`entry=None`: create the record's) with the
         events it causes; False when the entry changed since it was read (or exists, for a create)."""
         writes = entry.writes + 1 if entry else 1
         outbox = self._outbox(entry.events if entry else (), writes, at, [recorded(c, at) for c in changes])
-        kept = stored if stored is not None else (entry.stored if entry else None)
         lease = entry.lease if entry else None
-        value = _encode(record, lease, outbox, pack(kept) if kept is not None else None, writes)
+        value = _encode(record, lease, outbox, writes)
         try:
             if entry is None:
                 await self._kv.create(record_key(record), value, validate_keys=False)

@@ -51,9 +51,8 @@ class Claim:
     record: DeliveryRecord
     revision: int  # of the ledger entry, for the compare-and-set that records the result
     busy_until: datetime | None = None
-    # The entry's recorded events (the outbox inside it) and the message stored with it, as read.
+    # The entry's recorded events (the outbox inside it), as read.
     events: tuple[dict[str, object], ...] = ()
-    stored: bytes | None = None
     writes: int = 0  # the entry's write counter (which revision an event was recorded in)
 
 
