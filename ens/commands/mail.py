@@ -1,14 +1,29 @@
-"""`ens mail log` (the helpdesk's "did my mail go out?") and `ens mail preview TYPE` (no NATS, no SMTP)."""
+"""`ens mail log` (the helpdesk's "did my mail go out?"), `ens mail show` (the exact mail sent),
+`ens mail resend` (an officer has it sent again) and `ens mail preview TYPE` (no NATS, no SMTP)."""
 
 from __future__ import annotations
 
+import base64
+import email
+import sys
+import uuid
 from datetime import datetime
+from email import policy
 from pathlib import Path
 
 import click
 
-from contracts.notifier import DeliveryLog, DeliveryStatus, QueryDeliveryLog
-from ens.clientutil import call, json_option
+from contracts.notifier import (
+    DeliveryLog,
+    DeliveryStatus,
+    GetSentMail,
+    MailResent,
+    MailStatus,
+    QueryDeliveryLog,
+    ResendMail,
+    SentMail,
+)
+from ens.clientutil import call, json_option, run_client, session_token
 from services.notifier.samples import VARIANTS
 from services.runtime.clock import JST
 
@@ -19,6 +34,16 @@ STATUS_LABELS = {
     DeliveryStatus.SENT: "送信済み",
     DeliveryStatus.RETRYING: "再送待ち",
     DeliveryStatus.FAILED: "送信失敗",
+    DeliveryStatus.BOUNCED: "不達",
+}
+
+HISTORY_LABELS = {
+    MailStatus.QUEUED: "受付",
+    MailStatus.SENT: "送信",
+    MailStatus.DEFERRED: "一時エラー",
+    MailStatus.FAILED: "送信失敗",
+    MailStatus.BOUNCED: "不達",
+    MailStatus.RESENT: "再送信",
 }
 
 
@@ -44,7 +69,31 @@ def log_text(reply: DeliveryLog) -> str:
                     + (f"  次回: {_jst(r.next_attempt_at)}" if r.next_attempt_at else ""),
                     f"  サーバ応答: {answer}",
                     f"  Message-ID: {r.message_id or '-'}  メールID: {r.mail_id}",
-                    f"  トレースID: {r.trace_id or '-'}",
+                    f"  トレースID: {r.trace_id or '-'}  テンプレート版: {r.template_version or '-'}",
+                    *([f"  エンベロープ送信者: {r.envelope_sender}"] if r.envelope_sender else []),
+                    *(
+                        ["  ※この宛先は以前に不達（ハードバウンス）となったアドレスです（送信はしています）。"]
+                        if r.address_flagged
+                        else []
+                    ),
+                    *(
+                        [
+                            f"  不達: {_jst(r.bounced_at)}  {r.bounce_status_code or '-'}  {r.bounce_diagnostic or '-'}"
+                            f"  報告MTA: {r.bounce_reporting_mta or '-'}"
+                        ]
+                        if r.status is DeliveryStatus.BOUNCED
+                        else []
+                    ),
+                    *([f"  再送信元: {r.resent_from}"] if r.resent_from else []),
+                    *([f"  再送信先: {r.resent_as}"] if r.resent_as else []),
+                    *[
+                        f"    {_jst(h.at)} {HISTORY_LABELS[h.status]}（{h.status.value}）試行{h.attempt}"
+                        + (f" {h.smtp_code}" if h.smtp_code else "")
+                        + (f" {h.status_code}" if h.status_code else "")
+                        + (f" {h.smtp_message}" if h.smtp_message else "")
+                        + (f" [{h.note}]" if h.note else "")
+                        for h in r.history
+                    ],
                 ]
             )
         )
@@ -71,6 +120,31 @@ def register(cli: click.Group) -> None:
             auth_id=auth_id, reception_number=reception_number, recipient=recipient, mail_id=mail_id, limit=limit
         )
         call(lambda c: c.call(cmd), as_json, log_text)
+
+    @mail.command("show")
+    @click.argument("mail_id")
+    @click.option("--raw", is_flag=True, help="The bytes exactly as handed to the SMTP server (CRLF), nothing else.")
+    @json_option
+    def show(mail_id: str, raw: bool, as_json: bool) -> None:
+        """The exact mail sent as MAIL_ID: its headers and decoded text part (or --raw bytes)."""
+        cmd = GetSentMail(mail_id=mail_id)
+        if raw and not as_json:
+            reply = _quiet(cmd)
+            sys.stdout.buffer.write(base64.b64decode(reply.data_base64))
+            sys.stdout.buffer.flush()
+            return
+        call(lambda c: c.call(cmd), as_json, sent_mail_text)
+
+    @mail.command("resend")
+    @click.argument("mail_id")
+    @click.option("--reason", required=True, help="再送信の理由（1〜200文字）")
+    @click.option("--request-id", help="Idempotency key: give the same one to retry the same resend (default: a new one).")
+    @json_option
+    def resend(mail_id: str, reason: str, request_id: str | None, as_json: bool) -> None:
+        """Officer: send MAIL_ID again (failed, bounced, or sent and reported missing) to the
+        account's address registered now, as a new mail linked to it."""
+        cmd = ResendMail(session_token=session_token(), mail_id=mail_id, reason=reason, request_id=request_id or uuid.uuid4().hex)
+        call(lambda c: c.call(cmd), as_json, resent_text)
 
     @mail.command("preview")
     @click.argument("variant", required=False, type=click.Choice(VARIANT_NAMES))
@@ -107,3 +181,39 @@ def register(cli: click.Group) -> None:
             click.echo(f"Message-ID: {out.message_id}")
             click.echo("")
             click.echo(out.html if show_html else out.text)
+
+
+def _quiet(cmd: GetSentMail) -> SentMail:
+    """The reply without printing it (for --raw); a refusal is printed and exits 1 as usual."""
+    from contracts.client import CommandRefused
+    from ens.clientutil import print_refusal
+
+    try:
+        reply = run_client(lambda c: c.call(cmd))
+    except CommandRefused as exc:
+        print_refusal(exc, False)
+        sys.exit(1)
+    assert isinstance(reply, SentMail)
+    return reply
+
+
+def sent_mail_text(reply: SentMail) -> str:
+    data = base64.b64decode(reply.data_base64)
+    parsed = email.message_from_bytes(data, policy=policy.default)
+    head = [f"{name}: {parsed[name]}" for name in ("From", "To", "Subject", "Date", "Message-ID") if parsed[name]]
+    body = parsed.get_body(("plain",))
+    text = body.get_content() if body is not None else ""
+    return "\n".join(
+        [
+            f"メールID: {reply.mail_id}  テンプレート版: {reply.template_version or '-'}  {len(data)} bytes",
+            *head,
+            "",
+            text.rstrip(),
+            "",
+            "（送信したそのままのバイト列は --raw で表示します）",
+        ]
+    )
+
+
+def resent_text(reply: MailResent) -> str:
+    return f"再送信を受け付けました: {reply.mail_id} -> 新しいメールID {reply.resent_as}（宛先: {reply.recipient}）"
