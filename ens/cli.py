@@ -205,9 +205,11 @@ async def _serve(
         if bounces:
             try:
                 if intake is not None:
-                    await intake.start()
+                    await asyncio.wait_for(intake.start(), timeout=120)
             except (SettingsError, BusRefused) as exc:
                 fail(str(exc))
+            except (TimeoutError, nats.errors.NoServersError) as exc:
+                fail(f"cannot start against NATS at {settings.nats_url} (ENS_NATS_URL): {exc.__class__.__name__}", 1)
             except OSError as exc:
                 fail(f"could not start the bounce intake (ENS_BOUNCES_HOST, ENS_BOUNCES_PORT): {exc.strerror}")
             if intake is None:
