@@ -167,9 +167,14 @@ def _pick(reports: list[_Report], failed: list[str]) -> _Report | None:
 
 
 def _kind_of(status: str | None, action: str) -> BounceKind:
-    if status:
-        return BounceKind.HARD if status.startswith("5") else BounceKind.SOFT
-    return BounceKind.SOFT if action.startswith("delayed") else BounceKind.HARD
+    """RFC 3464's Action is the verdict: `failed` is final even with a 4.x.x Status (Postfix's
+    report when a temporary failure outlived its queue lifetime: the mail was never delivered),
+    `delayed` is a warning even with a 5.x.x one. Without a usable Action, the Status's class."""
+    if action.startswith(("failed", "error")):
+        return BounceKind.HARD
+    if action.startswith("delayed"):
+        return BounceKind.SOFT
+    return BounceKind.HARD if (status or "5").startswith("5") else BounceKind.SOFT
 
 
 def _typed_value(value: str | None) -> str | None:

@@ -191,3 +191,15 @@ def test_every_report_fits_the_bus_bounds_so_the_notifier_never_refuses_a_real_b
         _, violations = limits.parse(command_for(bounce).model_dump_json().encode())
         assert violations == [], violations
     assert found[-1].diagnostic is not None and found[-1].diagnostic.startswith("550 5.1.1 mailbox unavailable mailbox")
+
+
+def test_a_report_that_gave_up_after_temporary_failures_is_hard_and_a_delay_warning_soft() -> None:
+    delayed = (FIXTURES / "postfix_delayed.eml").read_bytes()
+    expired = delayed.replace(b"Action: delayed", b"Action: failed").replace(
+        b"Subject: Delayed Mail (still being retried)", b"Subject: Undelivered Mail Returned to Sender"
+    )
+    rcpt = [verp("9b81e0f4c2a7d3561e08b4f92c7a5d30")]
+    gave_up, warning = recognise(expired, rcpt, DOMAIN), recognise(delayed, rcpt, DOMAIN)
+    assert isinstance(gave_up, Bounce) and isinstance(warning, Bounce)
+    assert (gave_up.kind, gave_up.status_code) == (BounceKind.HARD, "4.4.1")  # the mail was never delivered
+    assert (warning.kind, warning.status_code) == (BounceKind.SOFT, "4.4.1")
