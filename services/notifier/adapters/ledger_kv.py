@@ -10,6 +10,7 @@ stream, without reading unrelated records.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Sequence
@@ -60,6 +61,7 @@ def _token(value: str | None) -> str:
     return encode_key(value) if value else "_"
 
 
+@functools.lru_cache(maxsize=4096)  # claim and result of one mail ask for it within moments: three encodings saved
 def ledger_key(mail: MailRequest) -> str:
     return f"m.{mail.mail_id}.{_token(mail.auth_id)}.{_token(mail.reception_number)}.{_token(mail.recipient)}"
 
