@@ -52,6 +52,7 @@ ROUTES = [
     Route("/mail", h.mail_search),
     Route("/mail/{mail_id}", h.mail_detail),
     Route("/mail/{mail_id}/html", h.mail_html),
+    Route("/mail/{mail_id}/resend", h.resend, methods=["POST"]),
     Route("/accounts", h.account_page),
     Route("/accounts/password", h.set_password, methods=["POST"]),
     Route("/filings", h.filing_page),
@@ -125,6 +126,7 @@ def template_environment() -> Jinja2Templates:
     env.filters["jst_seconds"] = views.jst_seconds
     env.filters["last_valid_day"] = views.last_valid_day
     env.globals["status_labels"] = views.STATUS_LABELS
+    env.globals["mail_status_labels"] = views.MAIL_STATUS_LABELS
     return Jinja2Templates(env=env)
 
 

@@ -11,13 +11,16 @@ identity), and each request first asks auth whether the officer's session is liv
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import secrets
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -28,11 +31,11 @@ from contracts import auth as a
 from contracts import filing as f
 from contracts.client import CommandRefused, ServiceUnavailable
 from contracts.common import ErrorCode
-from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType, QueryDeliveryLog
+from contracts.notifier import DeliveryRecord, DeliveryStatus, GetSentMail, MailType, QueryDeliveryLog, ResendMail
 from contracts.organisations import Role
 from contracts.scheduler import ListJobs
 from services.console import views
-from services.console.mails import Preview, ShownMail, rebuild
+from services.console.mails import Preview, ShownMail, exact, rebuild
 from services.console.ports import SentEvents, Suite
 from services.console.security import CSRF_FIELD, LOGIN_CSRF_COOKIE, MAIL_CSP, SESSION_COOKIE, CookiePolicy, Csrf
 from services.console.settings import ConsoleSettings
@@ -258,43 +261,102 @@ async def mail_search(request: Request, officer: Officer) -> Response:
     )
 
 
+def _mail_id_ok(mail_id: str) -> bool:
+    return 0 < len(mail_id) <= 64 and all(ch.isascii() and (ch.isalnum() or ch in "-_") for ch in mail_id)
+
+
 async def _one_mail(d: ConsoleDeps, mail_id: str) -> DeliveryRecord | None:
-    if not mail_id.isalnum() or len(mail_id) > 64:
+    if not _mail_id_ok(mail_id):
         return None
     records = await _log(d, limit=1, mail_id=mail_id)
     return records[0] if records else None
 
 
 async def _shown(d: ConsoleDeps, record: DeliveryRecord) -> tuple[ShownMail | None, str | None]:
-    """The mail as sent, or why it cannot be shown."""
-    if d.events is None:
-        return None, "イベントの参照が設定されていないため（ENS_CONSOLE_EVENTS_IDENTITY）、本文は表示できません。"
+    """The mail as sent (the exact bytes the notifier kept), else rebuilt, or why it cannot be shown."""
     key = (record.mail_id, record.queued_at)
     if key in d.rebuilt:
         d.rebuilt.move_to_end(key)
         return d.rebuilt[key], None
-    event = await d.events.find(record)
-    if event is None:
-        return None, "このメールの元になったイベントはイベントストリームの保存期間を過ぎたため、本文を再現できません。"
-    shown = rebuild(event, record, d.renderer)
+    shown: ShownMail | None = None
+    if record.status is not DeliveryStatus.QUEUED or record.attempts:
+        try:
+            sent = await d.suite.call(GetSentMail(mail_id=record.mail_id))
+        except CommandRefused as refused:
+            if refused.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL):
+                raise
+        else:
+            shown = exact(base64.b64decode(sent.data_base64))
     if shown is None:
-        return None, "イベントからこのメールを特定できませんでした。"
+        if d.events is None:
+            return None, "イベントの参照が設定されていないため（ENS_CONSOLE_EVENTS_IDENTITY）、本文は表示できません。"
+        event = await d.events.find(record)
+        if event is None:
+            return None, "このメールの元になったイベントはイベントストリームの保存期間を過ぎたため、本文を再現できません。"
+        shown = rebuild(event, record, d.renderer)
+        if shown is None:
+            return None, "イベントからこのメールを特定できませんでした。"
     # The detail page and its HTML frame ask for the same mail one after the other; a mail's
-    # rebuild never changes (same event, same queue time), so a few are kept.
+    # bytes never change, so a few are kept.
     d.rebuilt[key] = shown
     while len(d.rebuilt) > REBUILT_KEPT:
         d.rebuilt.popitem(last=False)
     return shown, None
 
 
-@officer_page
-async def mail_detail(request: Request, officer: Officer) -> Response:
+async def _mail_page(request: Request, officer: Officer, status: int = 200, **context: Any) -> Response:
     d = deps(request)
     record = await _one_mail(d, request.path_params["mail_id"])
     if record is None:
         return refused_page(request, officer, 404, "メールが見つかりません", "該当するメールIDの送信記録はありません。")
     shown, why_not = await _shown(d, record)
-    return render(request, "mail_detail.html", officer=officer, record=record, mail=shown, why_not=why_not)
+    return render(
+        request,
+        "mail_detail.html",
+        status=status,
+        officer=officer,
+        record=record,
+        mail=shown,
+        why_not=why_not,
+        resendable=record.status in RESENDABLE,
+        done=request.query_params.get("done") == "resent",
+        form_nonce=secrets.token_urlsafe(16),
+        **context,
+    )
+
+
+@officer_page
+async def mail_detail(request: Request, officer: Officer) -> Response:
+    return await _mail_page(request, officer)
+
+
+RESENDABLE = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.BOUNCED)
+
+
+@officer_page
+async def resend(request: Request, officer: Officer) -> Response:
+    """Send a mail again, to the account's address registered now, with the officer's reason."""
+    d = deps(request)
+    form = await request.form()
+    mail_id = request.path_params["mail_id"]
+    if not _mail_id_ok(mail_id):
+        return refused_page(request, officer, 404, "メールが見つかりません", "該当するメールIDの送信記録はありません。")
+    reason = _field(form, "reason").strip()
+    if not reason:
+        return await _mail_page(request, officer, 400, resend_error="再送の理由を入力してください。")
+    # One key per form shown: a double submit or a retry after a lost answer resends once.
+    request_id = (
+        "console-" + hashlib.sha256(f"{officer.auth_id}|{mail_id}|{_field(form, 'form_nonce')}".encode()).hexdigest()[:40]
+    )
+    try:
+        reply = await d.suite.call(
+            ResendMail(session_token=officer.token, mail_id=mail_id, reason=reason[:200], request_id=request_id)
+        )
+    except CommandRefused as refused:
+        if refused.code in (ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL):
+            raise
+        return await _mail_page(request, officer, 400, resend_error=refused.error.message)
+    return RedirectResponse(f"/mail/{quote(reply.resent_as)}?done=resent", status_code=303)
 
 
 @officer_page

@@ -1,6 +1,7 @@
-"""Mails as officers see them: one sent mail rebuilt from its event, and every type's preview.
+"""Mails as officers see them: one sent mail as it was sent, and every type's preview.
 
-The delivery log keeps no message bytes. The notifier's rendering is a pure function of the
+The notifier keeps the exact bytes of each mail it sent for the log's lifetime (GetSentMail);
+those are shown. For a mail recorded before it kept them, the mail is rebuilt: the notifier's rendering is a pure function of the
 event, the mail type, the recipient, the notifier's settings and the time the mail was first
 queued, so the same inputs rebuild the same bytes; the page says the mail was rebuilt, and
 compares the rebuilt Subject and Message-ID with those the log recorded at sending.
@@ -29,6 +30,7 @@ class ShownMail:
     headers: list[tuple[str, str]]
     size: int
     matches_log: bool  # the rebuilt Subject and Message-ID are those the log recorded
+    exact: bool = False  # the bytes the SMTP server received, not a rebuild
 
 
 def _shown(rendered: RenderedMail, matches: bool) -> ShownMail:
@@ -44,6 +46,18 @@ def _shown(rendered: RenderedMail, matches: bool) -> ShownMail:
 def _part(message: EmailMessage, subtype: str) -> str | None:
     part = message.get_body(preferencelist=(subtype,))
     return part.get_content() if part is not None else None
+
+
+def exact(data: bytes) -> ShownMail:
+    """The mail from the bytes the notifier handed the SMTP server (GetSentMail)."""
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    headers = [(k, str(v)) for k, v in parsed.items() if k.lower() != "content-type"]
+    subject = str(parsed.get("Subject", ""))
+    # The text part is shown in the page, where line ends are lines; the HTML part goes to the
+    # sandboxed frame as the recipient's program decodes it from the bytes (CRLF and all).
+    text = (_part(parsed, "plain") or "").replace("\r\n", "\n")
+    return ShownMail(subject, text, _part(parsed, "html") or "", headers, len(data), True, exact=True)
 
 
 def rebuild(event: Event, record: DeliveryRecord, renderer: Renderer) -> ShownMail | None:

@@ -28,6 +28,16 @@ STATUS_LABELS: dict[DeliveryStatus, str] = {
     DeliveryStatus.SENT: "送信済み",
     DeliveryStatus.RETRYING: "再送待ち（一時エラー）",
     DeliveryStatus.FAILED: "送信失敗",
+    DeliveryStatus.BOUNCED: "不達（返送）",
+}
+
+MAIL_STATUS_LABELS: dict[str, str] = {
+    "queued": "送信待ち登録",
+    "sent": "送信済み",
+    "deferred": "一時エラー（再送待ち）",
+    "failed": "送信失敗",
+    "bounced": "不達（返送）",
+    "resent": "再送",
 }
 
 ACCOUNT_STATUS_LABELS: dict[str, str] = {

@@ -159,6 +159,21 @@ async def test_an_officer_finds_a_mail_by_reception_number_and_sees_what_the_sin
 
     assert await step(html_shows_the_reception_number)
     await page.shot("mail-detail")
+
+    # "The mail did not arrive": resend it with a reason, and see the new attempt.
+    before = len(w.sink.mails)
+    await page.fill("reason", "機関から届かないと電話あり")
+    await page.submit("form[action$='/resend'] button[type=submit]")
+    assert "再送を受け付けました" in await page.text("#resend-done")
+    assert await page.text("#mail-resent-from") == w.filing_mail.mail_id
+    for _ in range(200):
+        if len(w.sink.mails) > before:
+            break
+        await asyncio.sleep(0.05)
+    assert len(w.sink.mails) == before + 1
+    await page.open(await page.path())  # the new mail's page, now sent
+    assert "送信済み" in await page.text("#mail-history")
+    await page.shot("mail-resent")
     if SHOTS:
         await page.open(f"/accounts?auth_id={ORG_ID}")
         await page.shot("account")
@@ -196,6 +211,8 @@ async def test_a_request_without_the_csrf_token_is_refused(w, page, driver):
     await page.open(f"/accounts?auth_id={ORG_ID}")
     await page.fill("new_password", "Fresh#2027pw")
     await page.fill("new_password_confirm", "Fresh#2027pw")
+    await page.fill("bureau", "東京出入国在留管理局")
+    await page.fill("form_reference", "申出-2027-0042")
     # What a forged form lacks: the token. WebDriver's script runs outside the page's CSP.
     await step(driver.execute_script, "document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
     await page.submit("form[action='/accounts/password'] button[type=submit]")

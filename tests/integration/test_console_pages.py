@@ -3,6 +3,7 @@ a real SMTP sink), driven in-process through its ASGI app; the browser tests are
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 from collections.abc import AsyncIterator
@@ -13,11 +14,14 @@ import pytest
 
 from contracts import auth as a
 from contracts.client import CommandRefused
-from contracts.notifier import MailType
+from contracts.common import ErrorBody, ErrorCode
+from contracts.notifier import GetSentMail, MailType
+from services.console.adapters.events import EventArchive
 from services.console.app import build
 from services.console.settings import ConsoleSettings
 from services.runtime.clock import JST
 from services.runtime.settings import RuntimeSettings
+from tests.support import bus
 from tests.support.console import OFFICER, OFFICER_PASSWORD, ORG_ID, ORG_PASSWORD, World, world
 
 
@@ -56,7 +60,9 @@ async def test_an_officer_signs_in_finds_a_filings_mail_and_sees_what_the_sink_r
     sent = w.sent(w.filing_mail)
     assert detail.status_code == 200
     assert str(sent["Subject"]) in detail.text
-    assert "件名と Message-ID は送信時の記録と一致しています" in detail.text
+    assert 'id="mail-exact"' in detail.text  # the bytes the notifier kept, not a rebuild
+    assert w.filing_mail.template_version and w.filing_mail.template_version in detail.text
+    assert 'id="mail-history"' in detail.text and "送信済み" in detail.text
     text = sent.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert html.unescape(re.search(r'<pre id="mail-text"[^>]*>(.*?)</pre>', detail.text, re.S).group(1)).strip() == text.strip()
     frame = await browser.get(f"/mail/{w.filing_mail.mail_id}/html")
@@ -236,9 +242,37 @@ class EventGone:
         return None
 
 
+class NoBytesKept:
+    """The suite, as it answered for a mail sent before the notifier kept its bytes."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    async def call(self, command, **kwargs):
+        if isinstance(command, GetSentMail):
+            raise CommandRefused(ErrorBody(code=ErrorCode.NOT_FOUND, message="not kept"))
+        return await self._client.call(command, **kwargs)
+
+
+async def test_a_mail_sent_before_its_bytes_were_kept_is_rebuilt_from_its_event(w, nats_url):
+    console = build(RuntimeSettings(nats_url=nats_url), ConsoleSettings(port=0, secure_cookie=False), w.clock)
+    reader = await bus.connect_as(nats_url, "events-reader")
+    try:
+        await console.connect(suite=NoBytesKept(w.client), events=EventArchive(reader))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://127.0.0.1:8080") as http:
+            await sign_in(http)
+            detail = await http.get(f"/mail/{w.filing_mail.mail_id}")
+    finally:
+        await reader.close()
+    sent = w.sent(w.filing_mail)
+    assert "件名と Message-ID は送信時の記録と一致しています" in detail.text and 'id="mail-exact"' not in detail.text
+    text = sent.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert html.unescape(re.search(r'<pre id="mail-text"[^>]*>(.*?)</pre>', detail.text, re.S).group(1)).strip() == text.strip()
+
+
 async def test_a_mail_whose_event_left_the_stream_shows_its_log_and_says_why_there_is_no_body(w, nats_url):
     console = build(RuntimeSettings(nats_url=nats_url), ConsoleSettings(port=0, secure_cookie=False, events_identity=""), w.clock)
-    await console.connect(suite=w.client, events=EventGone())
+    await console.connect(suite=NoBytesKept(w.client), events=EventGone())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=console.app), base_url="http://127.0.0.1:8080") as http:
         await sign_in(http)
         detail = await http.get(f"/mail/{w.filing_mail.mail_id}")
@@ -246,3 +280,29 @@ async def test_a_mail_whose_event_left_the_stream_shows_its_log_and_says_why_the
     assert detail.status_code == 200 and w.filing_mail.recipient in detail.text
     assert "保存期間を過ぎたため、本文を再現できません" in detail.text and 'id="mail-text"' not in detail.text
     assert frame.status_code == 404
+
+
+async def test_an_officer_resends_a_mail_with_a_reason_and_it_reaches_the_current_address_once(w, browser):
+    await sign_in(browser)
+    page = await browser.get(f"/mail/{w.filing_mail.mail_id}")
+    nonce = re.search(r'name="form_nonce" value="([^"]+)"', page.text).group(1)
+    empty = await browser.post(
+        f"/mail/{w.filing_mail.mail_id}/resend", data={"csrf_token": csrf_of(page), "form_nonce": nonce, "reason": " "}
+    )
+    assert empty.status_code == 400 and "再送の理由を入力してください" in empty.text
+    form = {"csrf_token": csrf_of(page), "form_nonce": nonce, "reason": "機関から届かないと電話あり"}
+    before = len(w.sink.mails)
+    first = await browser.post(f"/mail/{w.filing_mail.mail_id}/resend", data=form)
+    again = await browser.post(f"/mail/{w.filing_mail.mail_id}/resend", data=form)  # a double submit
+    assert first.status_code == again.status_code == 303
+    assert first.headers["location"] == again.headers["location"]
+    new_page = await browser.get(first.headers["location"])
+    assert 'id="resend-done"' in new_page.text and f'href="/mail/{w.filing_mail.mail_id}"' in new_page.text
+    for _ in range(200):
+        if len(w.sink.mails) > before:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert len(w.sink.mails) == before + 1
+    original = await browser.get(f"/mail/{w.filing_mail.mail_id}")
+    assert 'id="mail-resent-as"' in original.text and "機関から届かないと電話あり" in original.text
