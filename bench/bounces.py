@@ -10,7 +10,7 @@ the intake (`python -m ens run bounces`) as processes of their own; stops them a
 1. `--mails` events (one mail each) go out through the notifier to the sink, each with its VERP
    envelope sender and Message-ID.
 2. Every `--bounce-every`th mail comes back as a hard bounce, cycling through the real formats of
-   tests/fixtures/bounces (Postfix, Exim, Exchange Online, Gmail DSNs to the VERP address; a qmail
+   tests/fixtures/bounces (Postfix, Exim, Exchange Online, Gmail, Exchange 5.5 to the VERP address; a qmail
    plain-text bounce to the bare `bounce@` address, found by its Message-ID), each filled in with
    that mail's envelope sender, Message-ID and recipient. As many non-bounces (auto-reply,
    out-of-office, spam) go to the VERP addresses of mails that did not bounce: a misread one
@@ -70,6 +70,7 @@ BOUNCE_FORMATS = {
     "exim": ("c70d2e5a19f4b8e3a6d1027c5b9e4f18", "nguyen@example.org", "verp"),
     "outlook": ("0a4d7c2e9f1b3865d2c0e7a41f9b6c53", "yamada@contoso.co.jp", "verp"),
     "gmail": ("e41b7a9d03c25f68b1e9d4a7c0f3b2e6", "le.van.an.ssw@gmail.com", "verp"),
+    "exchange_legacy": ("b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2", "kobayashi@example-corp.co.jp", "verp"),
     "qmail": ("5e6f0a1b2c3d4e5f60718293a4b5c6d7", "sato@example.net", "bare"),
 }
 NON_BOUNCES = {

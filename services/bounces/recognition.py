@@ -35,6 +35,7 @@ from services.runtime import limits
 BARE_LOCAL_PARTS = frozenset({"postmaster", "bounce"})
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _ENHANCED_CODE = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_REPLY_CODE = re.compile(r"\b[245]\d\d\b|(?<![\d.])[245]\.\d{1,3}\.\d{1,3}(?![\d.])")
 _MESSAGE_ID_LINE = re.compile(r"^\s*Message-ID:\s*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _AUTO_REPLY_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response)|out of (the )?office|abwesenheit|absence|自動(応答|返信)|不在)",
@@ -216,11 +217,15 @@ def _explanation(msg: Message, recipient: str | None) -> str | None:
     Postfix and Exchange put the server's answer), else the text's first paragraph."""
     text = _text(msg).split("--- Below this line", 1)[0].split("------ This is a copy", 1)[0]
     paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
-    if recipient:
-        for i, paragraph in enumerate(paragraphs):
-            if recipient.lower() in paragraph.lower():
-                follow = paragraphs[i + 1] if i + 1 < len(paragraphs) and len(paragraph) <= len(recipient) + 4 else ""
-                return f"{paragraph} {follow}".strip()
+    naming = [i for i, p in enumerate(paragraphs) if recipient and recipient.lower() in p.lower()]
+    if naming:
+        # The server's answer carries a reply code; without one, the last mention (the first is
+        # often a summary of the mail: To, Subject, Sent).
+        coded = [i for i in naming if _REPLY_CODE.search(paragraphs[i])]
+        i = coded[0] if coded else naming[-1]
+        paragraph = paragraphs[i]
+        follow = paragraphs[i + 1] if i + 1 < len(paragraphs) and len(paragraph) <= len(recipient or "") + 4 else ""
+        return f"{paragraph} {follow}".strip()
     return paragraphs[0] if paragraphs else None
 
 

@@ -66,6 +66,15 @@ BOUNCES = [
         "yamada@contoso.co.jp",
     ),
     (
+        "exchange_legacy",
+        "b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2",
+        BounceKind.HARD,
+        None,  # no status code in its text: Exchange 5.5's own words only
+        "The recipient name is not recognized",
+        "example-corp.co.jp",
+        "kobayashi@example-corp.co.jp",
+    ),
+    (
         "gmail",
         "e41b7a9d03c25f68b1e9d4a7c0f3b2e6",
         BounceKind.HARD,
@@ -79,7 +88,7 @@ BOUNCES = [
 
 @pytest.mark.parametrize(("name", "mail_id", "kind", "status", "diagnostic", "mta", "recipient"), BOUNCES)
 def test_a_real_bounce_names_its_mail_kind_status_diagnostic_and_reporting_mta(
-    name: str, mail_id: str, kind: BounceKind, status: str, diagnostic: str, mta: str, recipient: str
+    name: str, mail_id: str, kind: BounceKind, status: str | None, diagnostic: str, mta: str, recipient: str
 ) -> None:
     found = read(name, verp(mail_id))
     assert isinstance(found, Bounce), found
