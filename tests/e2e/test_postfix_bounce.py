@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from contracts.client import EnsClient
-from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType, QueryDeliveryLog, RecordBounce
+from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType, QueryDeliveryLog
 from ens.embedded import free_port
 from services.bounces.app import Intake, build
 from services.bounces.settings import BouncesSettings
@@ -52,13 +52,6 @@ def postfix_or_skip() -> None:
         pytest.skip("postfix is not installed and could not be (scripts/install-postfix.sh needs root apt-get)")
     if os.geteuid() != 0:
         pytest.skip("a private postfix instance needs root to start (its daemons switch to the postfix user)")
-
-
-def notifier_records_bounces() -> bool:
-    from services.notifier.handlers import HANDLERS
-    from services.notifier.settings import NotifierSettings
-
-    return RecordBounce in HANDLERS and "bounce_domain" in NotifierSettings.model_fields
 
 
 @dataclass
@@ -201,8 +194,6 @@ async def test_postfix_bounces_a_mail_for_an_unknown_user_and_the_log_shows_boun
     nats_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     postfix_or_skip()
-    if not notifier_records_bounces():
-        pytest.skip("the notifier of this checkout has no RecordBounce handler yet (issue 17)")
     base = sample_event(MailType.PASSWORD_CHANGED)
     event = base.model_copy(
         update={

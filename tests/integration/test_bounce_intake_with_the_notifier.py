@@ -1,7 +1,8 @@
 """The intake as operators run it and with the real notifier: `ens run bounces` starts on its own
 (and refuses to start without the bounce domain, in one line), and bounces of mails the notifier
 really sent reach its delivery log: hard ones mark the mail `bounced` once however often the
-report comes, and a soft one leaves it `sent`."""
+report comes, a soft one leaves it `sent`; a bounce taken while the notifier is down is answered
+451 and recorded when the MTA tries again; one for no mail of ours changes nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import aiosmtplib
 import pytest
 
 from contracts.client import EnsClient
-from contracts.notifier import DeliveryRecord, DeliveryStatus, MailStatus, MailType, QueryDeliveryLog, RecordBounce
+from contracts.common import Event
+from contracts.notifier import DeliveryRecord, DeliveryStatus, MailStatus, MailType, QueryDeliveryLog
 from ens.embedded import MailSink, free_port
 from services.bounces.app import build
 from services.bounces.settings import BouncesSettings
@@ -74,26 +76,13 @@ async def test_ens_run_bounces_without_the_bounce_domain_stops_with_one_line(nat
     )
 
 
-def notifier_records_bounces() -> bool:
-    from services.notifier.handlers import HANDLERS
-    from services.notifier.settings import NotifierSettings
-
-    return RecordBounce in HANDLERS and "bounce_domain" in NotifierSettings.model_fields
-
-
 async def test_bounces_of_mails_the_notifier_sent_reach_its_delivery_log_once(
     nats_url: str, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not notifier_records_bounces():
-        pytest.skip("the notifier of this checkout has no RecordBounce handler yet (issue 17)")
     monkeypatch.setenv("ENS_SMTP_HOST", mail_sink.host)
     monkeypatch.setenv("ENS_SMTP_PORT", str(mail_sink.port))
     monkeypatch.setenv("ENS_NOTIFIER_BOUNCE_DOMAIN", DOMAIN)
-    events = []
-    for n in range(2):
-        base = sample_event(MailType.PASSWORD_CHANGED)
-        meta = base.meta.model_copy(update={"event_id": f"{base.meta.event_id}.{uuid.uuid4().hex[:8]}"})
-        events.append(base.model_copy(update={"meta": meta, "email": f"user{n}@example.co.jp"}))
+    events = [password_changed(f"user{n}@example.co.jp") for n in range(2)]
     hard, soft = (mails_for(e)[0] for e in events)
     admin = await bus.connect_as(nats_url, "admin")
     operator = await bus.connect_as(nats_url, "operator")
@@ -127,12 +116,66 @@ async def test_bounces_of_mails_the_notifier_sent_reach_its_delivery_log_once(
     assert any(n.status_code == "4.4.1" for n in soft_record.history)
 
 
+async def test_a_bounce_taken_while_the_notifier_is_down_is_answered_451_and_recorded_on_the_retry(
+    nats_url: str, mail_sink: MailSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENS_SMTP_HOST", mail_sink.host)
+    monkeypatch.setenv("ENS_SMTP_PORT", str(mail_sink.port))
+    monkeypatch.setenv("ENS_NOTIFIER_BOUNCE_DOMAIN", DOMAIN)
+    event = password_changed("down@example.co.jp")
+    (mail,) = mails_for(event)
+    admin = await bus.connect_as(nats_url, "admin")
+    operator = await bus.connect_as(nats_url, "operator")
+    intake = build(RuntimeSettings(nats_url=nats_url), BouncesSettings(port=0, record_timeout_s=0.5))
+    try:
+        async with running(["notifier"], nats_url):
+            await admin.jetstream().publish(
+                event.SUBJECT, event.model_dump_json().encode(), headers={"Nats-Msg-Id": event.meta.event_id}
+            )
+            sent = {m.mail_from: m.parsed()["Message-ID"] for m in await mail_sink.wait_for(1)}
+        await intake.start()
+        report = fill("gmail", "e41b7a9d03c25f68b1e9d4a7c0f3b2e6", mail.mail_id, sent, mail.recipient)
+        while_down = await send(intake.port, *report)
+        async with running(["notifier"], nats_url):
+            on_retry = await send(intake.port, *report)
+            found = await record(EnsClient(operator, timeout=10), mail.mail_id)
+    finally:
+        await intake.stop()
+        await admin.close()
+        await operator.close()
+    assert (while_down, on_retry) == (451, 250)
+    assert intake.counts == {"deferred": 1, "recorded_hard": 1}
+    assert found.status == DeliveryStatus.BOUNCED and found.bounce_status_code == "5.1.1"
+
+
+async def test_a_bounce_for_no_mail_of_ours_is_answered_250_and_changes_nothing(nats_url: str) -> None:
+    intake = build(RuntimeSettings(nats_url=nats_url), BouncesSettings(domain=DOMAIN, port=0))
+    try:
+        async with running(["notifier"], nats_url):
+            await intake.start()
+            # A Message-ID of our form, but of a mail this installation never sent.
+            qmail = (FIXTURES / "qmail.eml").read_text().replace("\n", "\r\n").encode()
+            answer = await send(intake.port, qmail, f"bounce@{DOMAIN}")
+    finally:
+        await intake.stop()
+    assert answer == 250
+    assert intake.counts == {"not_ours": 1}
+
+
+def password_changed(email: str) -> Event:
+    base = sample_event(MailType.PASSWORD_CHANGED)
+    meta = base.meta.model_copy(update={"event_id": f"{base.meta.event_id}.{uuid.uuid4().hex[:8]}"})
+    return base.model_copy(update={"meta": meta, "email": email})
+
+
 def fill(name: str, old_id: str, mail_id: str, sent: dict[str, str], recipient: str) -> tuple[bytes, str]:
     """A fixture made a bounce of one mail the notifier sent: its envelope sender, Message-ID, recipient."""
     envelope = f"bounce+{mail_id}@{DOMAIN}"
     text = (FIXTURES / f"{name}.eml").read_text()
     text = text.replace(f"<{old_id}.a1b2c3d4@ens.example.jp>", sent[envelope]).replace(old_id, mail_id)
-    old_recipient = "tanaka@example.co.jp" if name == "postfix" else "suzuki@school.example.ne.jp"
+    old_recipient = {"postfix": "tanaka@example.co.jp", "postfix_delayed": "suzuki@school.example.ne.jp"}.get(
+        name, "le.van.an.ssw@gmail.com"
+    )
     text = text.replace(old_recipient, recipient)
     return text.replace("\n", "\r\n").encode(), envelope
 
