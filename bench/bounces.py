@@ -22,8 +22,6 @@ the intake (`python -m ens run bounces`) as processes of their own; stops them a
 4. The delivery log of every mail, as operator: bounces_recorded (bounced mails that should be),
    false_bounces (bounced but should not be; must be 0), missed (should be, but are not; must be 0).
 
-If the notifier of this checkout has no RecordBounce handler yet, a responder subscribed as the
-notifier identity records what reaches it instead, and `notifier` in the JSON says so.
 Last line: one JSON object.
 """
 
@@ -50,9 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 import aiosmtplib
 
-from contracts import subjects
 from contracts.client import EnsClient
-from contracts.notifier import BounceRecorded, DeliveryStatus, MailType, QueryDeliveryLog, RecordBounce
+from contracts.notifier import DeliveryStatus, MailType, QueryDeliveryLog
 from ens.embedded import MailSink, die_with_parent, free_port, nats_server_binary, port_open, secured_server
 from services.bounces.recognition import Bounce, recognise
 from services.notifier.domain import verp
@@ -78,7 +75,6 @@ NON_BOUNCES = {
     "out_of_office": "1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f",
     "spam": None,
 }
-_MESSAGE_ID = re.compile(r"<?\s*([0-9a-fA-F]{32})(?:\.[A-Za-z0-9]+)?@[^>\s]+\s*>?")
 RAW_SINK = """
 import asyncio, sys
 from aiosmtpd.smtp import SMTP
@@ -185,15 +181,7 @@ def parse_rate(messages: list[tuple[bytes, str]], repeat: int = 5) -> float:
     return repeat * len(messages) / (time.perf_counter() - started)
 
 
-def notifier_records_bounces() -> bool:
-    from services.notifier.handlers import HANDLERS
-    from services.notifier.settings import NotifierSettings
-
-    return RecordBounce in HANDLERS and "bounce_domain" in NotifierSettings.model_fields
-
-
 async def run(base: Path, url: str, args: argparse.Namespace) -> dict:
-    real = notifier_records_bounces()
     env = {
         **os.environ,
         "ENS_NATS_URL": url,
@@ -222,39 +210,24 @@ async def run(base: Path, url: str, args: argparse.Namespace) -> dict:
                 )
             )
         mails = [mails_for(e)[0] for e in events]
-        if real:
-            procs.append(
-                await start(
-                    [sys.executable, "-m", "ens", "run", "notifier"],
-                    {**env, "ENS_SMTP_HOST": sink.host, "ENS_SMTP_PORT": str(sink.port)},
-                    base / "notifier.log",
-                    b"ens: ready",
+        procs.append(
+            await start(
+                [sys.executable, "-m", "ens", "run", "notifier"],
+                {**env, "ENS_SMTP_HOST": sink.host, "ENS_SMTP_PORT": str(sink.port)},
+                base / "notifier.log",
+                b"ens: ready",
+            )
+        )
+        js = admin.jetstream()
+        for i in range(0, len(events), 500):
+            await asyncio.gather(
+                *(
+                    js.publish(e.SUBJECT, e.model_dump_json().encode(), headers={"Nats-Msg-Id": e.meta.event_id})
+                    for e in events[i : i + 500]
                 )
             )
-            js = admin.jetstream()
-            for i in range(0, len(events), 500):
-                await asyncio.gather(
-                    *(
-                        js.publish(e.SUBJECT, e.model_dump_json().encode(), headers={"Nats-Msg-Id": e.meta.event_id})
-                        for e in events[i : i + 500]
-                    )
-                )
-            received = await sink.wait_for(len(mails), timeout=180)
-            sent = {m.mail_from: m.parsed()["Message-ID"] for m in received}
-        else:
-            # A stand-in that records what reaches the notifier's subject, as the notifier identity.
-            responder = await connect_as(settings, "notifier")
-            ids = {m.mail_id for m in mails}
-
-            async def respond(msg) -> None:  # type: ignore[no-untyped-def]
-                cmd = RecordBounce.model_validate_json(msg.data)
-                found = cmd.mail_id or (m.group(1) if (m := _MESSAGE_ID.fullmatch(cmd.original_message_id or "")) else None)
-                if found in ids and cmd.kind == "hard":
-                    recorded.add(found)
-                await msg.respond(BounceRecorded(mail_id=found, recorded=found in ids).model_dump_json().encode())
-
-            await responder.subscribe(RecordBounce.SUBJECT, queue=subjects.queue_group("notifier"), cb=respond)
-            sent = {verp.envelope_sender(m.mail_id, DOMAIN): f"<{m.mail_id}.bench@ens.example.jp>" for m in mails}
+        received = await sink.wait_for(len(mails), timeout=180)
+        sent = {m.mail_from: m.parsed()["Message-ID"] for m in received}
         intake_port = free_port()
         procs.append(
             await start(
@@ -289,12 +262,11 @@ async def run(base: Path, url: str, args: argparse.Namespace) -> dict:
             raw_rates.append(len(messages) / seconds)
         parse_per_s = parse_rate(messages)
 
-        if real:
-            client = EnsClient(operator, timeout=10)
-            for mail in mails:
-                records = (await client.call(QueryDeliveryLog(mail_id=mail.mail_id))).records
-                if records and records[0].status == DeliveryStatus.BOUNCED:
-                    recorded.add(mail.mail_id)
+        client = EnsClient(operator, timeout=10)
+        for mail in mails:
+            records = (await client.call(QueryDeliveryLog(mail_id=mail.mail_id))).records
+            if records and records[0].status == DeliveryStatus.BOUNCED:
+                recorded.add(mail.mail_id)
     finally:
         await stop_all(procs)
         await sink.stop()
@@ -316,9 +288,7 @@ async def run(base: Path, url: str, args: argparse.Namespace) -> dict:
         "recognise_only_messages_per_s": round(parse_per_s, 1),
         "rounds": args.rounds,
         "connections": args.connections,
-        "notifier": "ens run notifier (real RecordBounce handler, delivery log)"
-        if real
-        else "recording responder as the notifier identity (this checkout's notifier has no RecordBounce handler)",
+        "notifier": "ens run notifier (its RecordBounce handler and delivery log)",
         "cores": os.cpu_count(),
         "versions": versions(),
     }
