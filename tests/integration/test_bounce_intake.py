@@ -6,6 +6,7 @@ tests/e2e/test_postfix_bounce.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ from nats.aio.msg import Msg
 
 from contracts import subjects
 from contracts.notifier import BounceRecorded, RecordBounce
+from ens.embedded import NatsServerProcess
 from services.bounces.app import Intake, build
 from services.bounces.settings import BouncesSettings
 from services.runtime.settings import RuntimeSettings
@@ -150,3 +152,32 @@ async def test_recipients_of_other_domains_are_refused_550(nats_url: str) -> Non
             await client.rcpt("someone@example.com")
         await client.quit()
     assert refused.value.code == 550
+
+
+async def test_while_nats_is_down_bounces_are_answered_451_and_recorded_once_it_is_back(nats_server: NatsServerProcess) -> None:
+    url = nats_server.url
+    got: list[RecordBounce] = []
+    responder = await bus.connect_as(url, "notifier", max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+
+    async def respond(msg: Msg) -> None:
+        command = RecordBounce.model_validate_json(msg.data)
+        got.append(command)
+        await msg.respond(BounceRecorded(mail_id=command.mail_id, recorded=True).model_dump_json().encode())
+
+    await responder.subscribe(RecordBounce.SUBJECT, queue=subjects.queue_group("notifier"), cb=respond)
+    try:
+        async with intake(url, record_timeout_s=0.5) as server:
+            await asyncio.to_thread(nats_server.stop)
+            assert (await send(server, fixture("postfix")))[0] == 451
+            await asyncio.to_thread(nats_server.start)
+            # The MTA tries again until the answer is 250 (bounded; both sides reconnect on their own).
+            deadline = asyncio.get_running_loop().time() + 30
+            while (code := (await send(server, fixture("postfix")))[0]) != 250:
+                assert code == 451 and asyncio.get_running_loop().time() < deadline
+    finally:
+        await responder.close()
+    # Requests written while NATS was away may still arrive once it is back, after the intake
+    # answered 451: every copy carries the report's one idempotency key, so it is recorded once.
+    assert {c.mail_id for c in got} == {MAIL_ID}
+    assert len({c.request_id for c in got}) == 1
+    assert server.counts["recorded_hard"] == 1 and server.counts["deferred"] >= 1
