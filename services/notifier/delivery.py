@@ -164,18 +164,15 @@ class Deliverer:
         if stored is not None:
             # A resent mail: its message was made by the resend (the original's, readdressed).
             data, subject, message_id = stored, before.subject, before.message_id
+        elif mail.resend_id is not None:
+            # Its message is gone (the bucket lost it): there is nothing to render it from.
+            await self._unsendable(mail, claim, before, "再送信するメールの内容が保存されていないため送信できません。")
+            return None
         else:
             try:
                 rendered = self._renderer.render(mail, composed_at=before.queued_at)
             except UnsendableAddress as exc:
-                now = self._clock.now()
-                failed, changes = result(
-                    before.model_copy(update={"status": DeliveryStatus.FAILED, "smtp_message": str(exc), "last_attempt_at": now}),
-                    now,
-                )
-                log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, exc)
-                await self._ledger.record(mail, claim, failed, changes)
-                metrics.mail_settled(mail.mail_type.value, failed.status.value)
+                await self._unsendable(mail, claim, before, str(exc))
                 return None
             data, subject, message_id = rendered.data, rendered.subject, rendered.message_id
         if before.attempts == 0 and stored is None and self._mails is not None:
@@ -245,6 +242,16 @@ class Deliverer:
             return None
         metrics.mail_settled(mail.mail_type.value, record.status.value)
         return delay
+
+    async def _unsendable(self, mail: MailRequest, claim: Claim, before: DeliveryRecord, reason: str) -> None:
+        """Recorded failed without an attempt: no SMTP server could take this mail."""
+        now = self._clock.now()
+        failed, changes = result(
+            before.model_copy(update={"status": DeliveryStatus.FAILED, "smtp_message": reason, "last_attempt_at": now}), now
+        )
+        log.error("mail %s (%s): %s", mail.mail_id, mail.mail_type.value, reason)
+        await self._ledger.record(mail, claim, failed, changes)
+        metrics.mail_settled(mail.mail_type.value, failed.status.value)
 
     async def _record(self, mail: MailRequest, claim: Claim, record: DeliveryRecord, changes: list[StatusChange]) -> bool:
         """Record the result, insisting while our lease lasts: this process alone knows what the
