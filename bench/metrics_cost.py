@@ -39,9 +39,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx
 import login as login_bench  # bench/login.py
-import scale_out  # bench/scale_out.py
-
 import nats.errors
+import scale_out  # bench/scale_out.py
 
 from contracts.client import EnsClient
 from ens.embedded import versions
