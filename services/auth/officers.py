@@ -149,7 +149,9 @@ async def organisation_contact(cmd: c.GetOrganisationContact, ctx: Ctx) -> c.Org
     """For filing and the notifier: where the organisation's mail goes now (its latest account's
     address, valid or not: a report returned after a deregistration still concerns the
     organisation). Asked by auth ID (a resent mail's account), the organisation of that account."""
-    ctx.trail.actor, ctx.trail.target = "service", cmd.organisation_id or cmd.auth_id
+    # Only two identities may ask (runtime/identities.py CALLS): filing by organisation, the notifier by auth ID.
+    ctx.trail.actor = "filing" if cmd.organisation_id is not None else "notifier"
+    ctx.trail.target = cmd.organisation_id or cmd.auth_id
     if (cmd.organisation_id is None) == (cmd.auth_id is None):
         raise InvalidInput(
             fields=[
