@@ -22,6 +22,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def settings_classes() -> list[type[BaseSettings]]:
     from ens.settings import CliSettings
     from services.auth.settings import AuthSettings
+    from services.bounces.settings import BouncesSettings
     from services.console.settings import ConsoleSettings
     from services.filing.settings import FilingSettings
     from services.notifier.settings import NotifierSettings, SmtpSettings
@@ -36,6 +37,7 @@ def settings_classes() -> list[type[BaseSettings]]:
         NotifierSettings,
         SchedulerSettings,
         ConsoleSettings,
+        BouncesSettings,
         CliSettings,
     ]
 
@@ -71,11 +73,13 @@ def default_text(info: FieldInfo) -> str:
 
 def rows() -> list[tuple[str, str, str]]:
     out = []
+    seen: set[str] = set()
     for cls in settings_classes():
         for name, info in cls.model_fields.items():
             env = env_name(cls, name, info)
-            if not env.startswith("ENS_"):
-                continue  # e.g. XDG_CONFIG_HOME: a platform convention, not ours
+            if not env.startswith("ENS_") or env in seen:
+                continue  # e.g. XDG_CONFIG_HOME: a platform convention, not ours; or read by two services
+            seen.add(env)
             out.append((env, default_text(info), " ".join((info.description or "").split())))
     return out
 

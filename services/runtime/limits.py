@@ -47,6 +47,8 @@ TEXT_FIELDS: dict[str, int | None] = {
     "current_password": 1024,
     "new_password": 1024,
     "initial_password": 1024,
+    "diagnostic": 2000,  # a bounce's Diagnostic-Code as the receiving server wrote it (RecordBounce)
+    "original_message_id": 998,  # a header line's limit (RFC 5322 §2.1.1)
 }
 """Fields allowed longer strings than MAX_STRING (None: only the body limit bounds them)."""
 
