@@ -22,25 +22,30 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from contracts import auth as a
 from contracts.client import EnsClient
-from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType, QueryDeliveryLog
+from contracts.notifier import DeliveryRecord, DeliveryStatus, MailType, QueryDeliveryLog, ResendMail
 from ens.embedded import free_port
 from services.bounces.app import Intake, build
 from services.bounces.settings import BouncesSettings
 from services.notifier.domain.routing import mails_for
 from services.notifier.samples import sample_event
+from services.runtime.clock import FakeClock
 from services.runtime.settings import RuntimeSettings, load_settings
+from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support import bus
+from tests.support.story import ACCOUNT_ID, ACCOUNT_PW, OFFICER_ID, OFFICER_PW, ORG
 from tests.support.suite import running
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
-LOCAL_DOMAIN = "nosuch.ens-test.invalid"  # postfix's own domain, with no users
+LOCAL_DOMAIN = "nosuch.ens-test.example.jp"  # postfix's own domain, with no users
 BOUNCE_DOMAIN = "bounces.ens-test.invalid"
 MTA_NAME = "mx.ens-test.invalid"
 
@@ -63,6 +68,7 @@ class PrivatePostfix:
     port: int = 0
     base: Path | None = None
     master_pid: int | None = None
+    relays: dict[str, int] | None = None  # more domains postfix relays, each to a local SMTP port
 
     def _postconf(self, *args: str) -> None:
         assert self.base is not None
@@ -79,7 +85,8 @@ class PrivatePostfix:
         shutil.chown(base / "data", "postfix")
         master = Path("/usr/share/postfix/master.cf.dist")
         shutil.copy(master if master.exists() else Path("/etc/postfix/master.cf.proto"), base / "etc" / "master.cf")
-        (base / "etc" / "transport").write_text(f"{BOUNCE_DOMAIN} smtp:[127.0.0.1]:{self.intake_port}\n")
+        routes = {BOUNCE_DOMAIN: self.intake_port, **(self.relays or {})}
+        (base / "etc" / "transport").write_text("".join(f"{d} smtp:[127.0.0.1]:{p}\n" for d, p in routes.items()))
         (base / "etc" / "main.cf").write_text(
             "\n".join(
                 [
@@ -149,8 +156,8 @@ class PrivatePostfix:
 
 
 @contextmanager
-def private_postfix(intake_port: int) -> Iterator[PrivatePostfix]:
-    mta = PrivatePostfix(intake_port=intake_port)
+def private_postfix(intake_port: int, relays: dict[str, int] | None = None) -> Iterator[PrivatePostfix]:
+    mta = PrivatePostfix(intake_port=intake_port, relays=relays)
     try:
         mta.start()
         yield mta
@@ -159,7 +166,9 @@ def private_postfix(intake_port: int) -> Iterator[PrivatePostfix]:
 
 
 @asynccontextmanager
-async def bounce_path(nats_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Intake, PrivatePostfix]]:
+async def bounce_path(
+    nats_url: str, monkeypatch: pytest.MonkeyPatch, relays: dict[str, int] | None = None
+) -> AsyncIterator[tuple[Intake, PrivatePostfix]]:
     """The intake on a free port, a private postfix relaying the bounce domain to it, and the
     notifier's settings pointing at that postfix with VERP on (ENS_NOTIFIER_BOUNCE_DOMAIN, the
     one variable both read)."""
@@ -167,7 +176,7 @@ async def bounce_path(nats_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
     intake = build(RuntimeSettings(nats_url=nats_url), load_settings(BouncesSettings, port=0))
     await intake.start()
     try:
-        with private_postfix(intake.port) as mta:
+        with private_postfix(intake.port, relays) as mta:
             monkeypatch.setenv("ENS_SMTP_HOST", "127.0.0.1")
             monkeypatch.setenv("ENS_SMTP_PORT", str(mta.port))
             monkeypatch.setenv("ENS_SMTP_TIMEOUT_S", "10")
@@ -227,12 +236,86 @@ async def test_postfix_bounces_a_mail_for_an_unknown_user_and_the_log_shows_boun
     assert intake.counts == {"recorded_hard": 1}
 
 
-@pytest.mark.skip(reason="TODO(issue 17 items 2-3, auth and resend owners): fill in on top of bounce_path")
+DELIVERABLE = "deliver.ens-test.example.jp"  # a domain postfix relays to the test's SMTP sink
+
+
 async def test_a_postfix_bounce_flags_the_account_and_a_resend_after_an_email_change_reaches_the_new_address_once(
-    nats_url: str, monkeypatch: pytest.MonkeyPatch
+    nats_url: str, monkeypatch: pytest.MonkeyPatch, client: EnsClient, mail_sink
 ) -> None:
-    """With `bounce_path` (intake + private postfix + notifier settings) and the whole suite
-    running: register an organisation whose address is `x@LOCAL_DOMAIN`, let postfix bounce its
-    mail, assert GetAccount shows the address flagged and the login notice; change the address
-    to one postfix delivers (add it to a second, deliverable domain of the private instance),
-    `ResendMail`, and assert the new address got it exactly once."""
+    """The whole suite sends through postfix: the registration mail to an address with no such
+    user bounces (postfix's own DSN, back through the intake), auth flags the address (GetAccount,
+    the login notice); the organisation registers a deliverable address (which clears the flag,
+    while the notice to the old address bounces without flagging the new one); an officer resends
+    the bounced mail, and the new address gets it exactly once."""
+    postfix_or_skip()
+    clock = FakeClock(datetime(2027, 4, 1, 1, 0, tzinfo=UTC))
+    dead = f"tanto@{LOCAL_DOMAIN}"
+    async with (
+        bounce_path(nats_url, monkeypatch, relays={DELIVERABLE: mail_sink.port}) as (intake, mta),
+        running(["auth", "notifier"], nats_url, clock=clock),
+    ):
+        await client.call(
+            a.CreateOfficer(
+                operator_token=TEST_OPERATOR_TOKEN, auth_id=OFFICER_ID, password=OFFICER_PW, name="審査", email=f"o@{DELIVERABLE}"
+            )
+        )
+        officer = (await client.call(a.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
+        await client.call(
+            a.RegisterAccount(
+                session_token=officer, organisation=ORG, auth_id=ACCOUNT_ID, initial_password=ACCOUNT_PW, email=dead
+            )
+        )
+        clock.set(datetime(2027, 4, 2, 0, 0, tzinfo=UTC))
+        await client.call(a.ActivateDueRegistrations(as_of=clock.now()))  # mail 1, to the dead address
+        officer = (await client.call(a.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
+
+        [registration] = (await client.call(QueryDeliveryLog(auth_id=ACCOUNT_ID))).records
+        try:
+            bounced = await logged(client, registration.mail_id, DeliveryStatus.BOUNCED, within=60)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\npostfix log:\n{mta.log()[-4000:]}\nintake: {intake.counts}") from None
+        flag = await eventually(
+            lambda: client.call(a.GetAccount(session_token=officer, auth_id=ACCOUNT_ID)), lambda v: v.account.undeliverable
+        )
+        assert flag.account.undeliverable is not None
+        assert flag.account.undeliverable.email == dead and flag.account.undeliverable.mail_id == bounced.mail_id
+        assert flag.account.undeliverable.status_code == "5.1.1"
+        org = await client.call(a.Login(auth_id=ACCOUNT_ID, password=ACCOUNT_PW))
+        assert org.address_warning and "登録メールアドレスにメールが届いていません" in org.address_warning
+
+        fresh = f"tanto@{DELIVERABLE}"
+        await client.call(a.ChangeEmail(session_token=org.session_token, new_email=fresh))
+        account = (await client.call(a.GetAccount(session_token=officer, auth_id=ACCOUNT_ID))).account
+        assert account.undeliverable is None
+        await eventually(lambda: asyncio.sleep(0, mail_sink.mails), lambda mails: any(fresh in m.rcpt_tos for m in mails))
+        before = [m for m in mail_sink.mails if fresh in m.rcpt_tos]  # mail 3 at the new address
+
+        resent = await client.call(
+            ResendMail(session_token=officer, mail_id=bounced.mail_id, reason="届かないと電話あり", request_id="resend-pf-000001")
+        )
+        again = await client.call(
+            ResendMail(session_token=officer, mail_id=bounced.mail_id, reason="届かないと電話あり", request_id="resend-pf-000001")
+        )
+        assert resent == again and resent.recipient == fresh
+        await logged(client, resent.resent_as, DeliveryStatus.SENT, within=60)
+        await eventually(
+            lambda: asyncio.sleep(0, mail_sink.mails), lambda mails: len([m for m in mails if fresh in m.rcpt_tos]) > len(before)
+        )
+        await asyncio.sleep(1.0)  # a second copy, if one were coming, would be through postfix by now
+        at_new = [m for m in mail_sink.mails if fresh in m.rcpt_tos]
+        assert len(at_new) == len(before) + 1
+        # The old address's notice of the change bounced too; the new address stays unflagged.
+        account = (await client.call(a.GetAccount(session_token=officer, auth_id=ACCOUNT_ID))).account
+        assert account.undeliverable is None
+
+
+async def eventually(read, done, within: float = 60.0):  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        value = await read()
+        if done(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"not reached within {within}s: {value!r}")
+        await asyncio.sleep(0.1)
