@@ -7,7 +7,7 @@ import logging
 from datetime import timedelta
 
 from contracts import notifier as contract
-from services.notifier.adapters.auth_client import AuthClient, Caller
+from services.notifier.adapters.auth_client import AuthClient
 from services.notifier.adapters.flags_kv import FLAGS_BUCKET, KvFlags, open_flags
 from services.notifier.adapters.ledger_kv import BUCKET, KvLedger, LedgerRelay, installation_id, open_bucket
 from services.notifier.adapters.mails_kv import MAILS_BUCKET, KvMails, open_mails
@@ -20,6 +20,7 @@ from services.notifier.handlers import HANDLERS
 from services.notifier.ports import Mailer, NotifierDeps
 from services.notifier.settings import NotifierSettings, SmtpSettings
 from services.runtime.clock import Clock
+from services.runtime.errors import Unauthenticated
 from services.runtime.host import ServiceContext
 from services.runtime.pipeline import Principal
 from services.runtime.service import ServiceBase
@@ -30,10 +31,11 @@ log = logging.getLogger("ens.notifier")
 BUCKETS = (BUCKET, MAILS_BUCKET, FLAGS_BUCKET)
 
 
-async def resolve(deps: NotifierDeps, token: str) -> Caller:
+async def resolve(deps: NotifierDeps, token: str) -> Principal:
     """The pipeline's principal step (ResendMail): auth says who holds the session."""
-    auth: AuthClient = deps.auth
-    return await auth.caller(token)
+    if deps.sessions is None:
+        raise Unauthenticated()
+    return await deps.sessions.caller(token)
 
 
 class NotifierService(ServiceBase[NotifierDeps, Principal]):
@@ -78,7 +80,13 @@ class NotifierService(ServiceBase[NotifierDeps, Principal]):
         auth = AuthClient(ctx.client)
         self.bind(
             NotifierDeps(
-                ledger=ledger, mails=mails, flags=self.flags, contacts=auth, auth=auth, clock=self.clock, renderer=self.renderer
+                ledger=ledger,
+                mails=mails,
+                flags=self.flags,
+                contacts=auth,
+                sessions=auth,
+                clock=self.clock,
+                renderer=self.renderer,
             )
         )
         self.relay = LedgerRelay(ctx.js, BUCKET)

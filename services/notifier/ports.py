@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from contracts.auth import OrganisationContact
 from contracts.notifier import DeliveryRecord
 from services.notifier.domain.ledger import Claim, Lease, StatusChange
+from services.notifier.domain.rendering import Renderer
 from services.notifier.domain.routing import MailRequest
 from services.runtime.clock import Clock
 from services.runtime.pipeline import CommandContext, Principal
@@ -126,6 +127,12 @@ class Flags(Protocol):
     async def clear(self, address: str) -> None: ...
 
 
+class Sessions(Protocol):
+    async def caller(self, token: str) -> Principal:
+        """Who holds the session (auth's IntrospectSession); Unauthenticated when it has ended."""
+        ...
+
+
 class Contacts(Protocol):
     async def contact(self, *, auth_id: str | None, organisation_id: str | None) -> OrganisationContact:
         """The account's address registered now (auth's GetOrganisationContact)."""
@@ -140,9 +147,9 @@ class NotifierDeps:
     mails: MailStore | None = None
     flags: Flags | None = None
     contacts: Contacts | None = None
-    auth: Any = None  # adapters.auth_client.AuthClient: sessions of session commands
+    sessions: Sessions | None = None
     clock: Clock | None = None
-    renderer: Any = None  # domain.rendering.Renderer: a resent mail's Message-ID
+    renderer: Renderer | None = None  # a resent mail's Message-ID
 
 
 Ctx = CommandContext[NotifierDeps, Principal]
