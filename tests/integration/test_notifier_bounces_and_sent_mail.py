@@ -106,6 +106,8 @@ async def test_a_hard_bounce_marks_the_mail_bounced_once_and_flags_the_address_f
             )
             await publish(nc, renewed)
             after = await settled(client, mails_for(renewed)[0].mail_id, DeliveryStatus.SENT)
+            _, bounced_log, _ = await ens("mail", "log", "--mail-id", mail.mail_id, nats_url=nats_url)
+            _, flagged_log, _ = await ens("mail", "log", "--mail-id", mails_for(later)[0].mail_id, nats_url=nats_url)
             events = await status_events(nc, at_least=3)
             js = nc.jetstream()
             info = await js.stream_info("ENS_EVENTS", subjects_filter="ens.v1.events.notifier.address_bounced")
@@ -119,6 +121,8 @@ async def test_a_hard_bounce_marks_the_mail_bounced_once_and_flags_the_address_f
     assert (info.state.subjects or {}).get("ens.v1.events.notifier.address_bounced") == 1  # a second bounce changes nothing
     assert flagged.address_flagged is True  # still sent, but the log says the address had bounced
     assert mails_for(renewed)[0].recipient == mail.recipient and after.address_flagged is False
+    assert "不達（bounced）" in bounced_log and "5.1.1" in bounced_log and "dns; mx1.example.jp" in bounced_log
+    assert "以前に不達" in flagged_log
 
 
 async def test_a_soft_bounce_is_a_note_a_message_id_finds_the_mail_and_an_unknown_mail_is_no_error(
