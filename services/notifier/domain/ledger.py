@@ -125,7 +125,7 @@ def status_change(
     answer; never the body, the recipient or anything of the foreign nationals a filing names.
 
     Written as a dict, not through the model: this runs twice per mail on the hot path, and a
-    unit test holds the dict to the contract (tests/unit/test_notifier_status_events.py)."""
+    unit test holds the dict to the contract (tests/unit/test_notifier_status_event_rules.py)."""
     fields = {
         "mail_id": record.mail_id,
         "mail_type": record.mail_type.value,
