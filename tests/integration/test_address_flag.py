@@ -14,7 +14,7 @@ from contracts.common import EventMeta
 from contracts.notifier import AddressBounced, MailType
 from services.runtime.clock import FakeClock
 from tests.support import bus
-from tests.support.story import ACCOUNT_EMAIL, ACCOUNT_ID, ACCOUNT_PW, ORG, officer_and_active_account
+from tests.support.story import ACCOUNT_EMAIL, ACCOUNT_ID, ACCOUNT_PW, officer_and_active_account
 from tests.support.suite import running
 
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)

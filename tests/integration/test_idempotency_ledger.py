@@ -11,12 +11,12 @@ import pytest
 
 from services.runtime.clock import FakeClock
 from services.runtime.idempotency import (
-    Claim,
-    IdempotencyKeyReused,
-    Replay,
     IN_FLIGHT,
     AlreadyApplied,
+    Claim,
+    IdempotencyKeyReused,
     InFlight,
+    Replay,
     RequestLedger,
     request_key,
 )
