@@ -292,3 +292,20 @@ async def kv_current(
                 await js.delete_consumer(stream, name)
         except (nats.errors.Error, nats.js.errors.Error) as exc:  # it expires by itself after a minute
             log.debug("kv_current: cleanup of %s failed: %s", name, exc)
+
+
+async def end_fetch_loop(task: asyncio.Task[None] | None, sub: Any, what: str) -> None:
+    """Stop a pull consumer's fetch loop and drop its subscription (the loop's own flag must be
+    set first: nats-py turns a cancellation that lands in a fetch on a closed connection into
+    ConnectionClosedError, which a loop would survive)."""
+    if task is not None:
+        task.cancel()
+        try:
+            await asyncio.wait_for(task, timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            pass
+    if sub is not None:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            log.debug("%s: unsubscribe failed", what, exc_info=True)

@@ -44,7 +44,7 @@ from services.runtime import health, metrics, tracing
 from services.runtime.clock import Clock
 from services.runtime.idempotency import check_applied, mark_requests
 from services.runtime.keys import decode_key, encode_key
-from services.runtime.nats import kv_current
+from services.runtime.nats import end_fetch_loop, kv_current
 from services.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("ens.outbox")
@@ -285,19 +285,8 @@ class OutboxRelay:
         self._stopping = True
         if self._health is not None:
             self._health.stop()
-        if self._task:
-            self._task.cancel()
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                pass
-            self._task = None
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except Exception:
-                log.debug("relay unsubscribe failed", exc_info=True)
-            self._sub = None
+        await end_fetch_loop(self._task, self._sub, f"outbox relay {self._bucket}")
+        self._task = self._sub = None
 
     async def _run(self) -> None:
         beat = self._health

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from contracts import subjects
 from contracts.notifier import AddressBounced
 from services.runtime import health
+from services.runtime.nats import end_fetch_loop
 
 log = logging.getLogger("ens.auth.bounces")
 DURABLE = "auth-address-bounced"
@@ -53,19 +54,8 @@ class BounceListener:
     async def stop(self) -> None:
         self._stopping = True
         self._beat.stop()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await asyncio.wait_for(self._task, timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                pass
-            self._task = None
-        if self._sub is not None:
-            try:
-                await self._sub.unsubscribe()
-            except Exception:
-                log.debug("bounce listener unsubscribe failed", exc_info=True)
-            self._sub = None
+        await end_fetch_loop(self._task, self._sub, "bounce listener")
+        self._task = self._sub = None
 
     async def _run(self) -> None:
         while not self._stopping:
