@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TypeVar
-from weakref import WeakKeyDictionary
 
 from contracts import auth as c
 from contracts.common import JobResult
@@ -18,7 +16,7 @@ from services.auth.domain import transitions
 from services.auth.domain.account import AccountStatus, DueKind
 from services.auth.domain.periods import activation_due
 from services.auth.domain.session import Caller
-from services.auth.ports import AuthDeps, DueIndex
+from services.auth.ports import AuthDeps, Swept
 from services.runtime.clock import business_day
 from services.runtime.errors import InvalidInput, field_error
 from services.runtime.pipeline import CommandContext
@@ -66,19 +64,9 @@ async def activate_due_registrations(cmd: c.ActivateDueRegistrations, ctx: Ctx) 
     return JobResult(as_of=cmd.as_of, processed=len(due), changed=changed)
 
 
-@dataclass(frozen=True)
-class _Swept:
-    """The last warning run this process finished: every warning due on `day` or before, for
-    these thresholds, was sent then (or had been before)."""
-
-    day: date
-    days_before: tuple[int, ...]
-
-
-# Per due index (one per auth process, one per fake in tests), in memory: a process that has not
-# finished a run since it started (or ran with other thresholds) reads the whole window once.
-# Losing it costs one full read, never a warning; so it need not be shared or durable.
-_swept: WeakKeyDictionary[DueIndex, _Swept] = WeakKeyDictionary()
+# How far the warning job got, kept with the due markers (auth_index, `sweep.<job>`): a replica
+# that restarts, or another replica, starts from the last finished run of any of them.
+WARNINGS_JOB = "password_expiry_warnings"
 
 
 def warning_marker_days(today: date, days_before: Sequence[int], since: date | None) -> list[date]:
@@ -101,7 +89,7 @@ def warning_marker_days(today: date, days_before: Sequence[int], since: date | N
 
 async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: Ctx) -> JobResult:
     """Warn once per (password, threshold); see transitions.warning_due. Reads the markers of the
-    passwords whose warning day has come since this process's last finished run, so a day the
+    passwords whose warning day has come since the last finished run (of any replica, kept with the markers), so a day the
     scheduler missed is caught up at the next run and an ordinary day reads only its own days
     (see warning_marker_days); without such a run, every password within the farthest threshold.
     A run that fails does not move that starting point: the next one reads its days again."""
@@ -113,7 +101,7 @@ async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: 
     if not days:
         return JobResult(as_of=cmd.as_of, processed=0, changed=0)
     today = business_day(cmd.as_of)
-    swept = _swept.get(deps.index)
+    swept = await deps.index.swept(WARNINGS_JOB)
     since = swept.day if swept is not None and swept.days_before == tuple(days) and swept.day < today else None
     markers = [m for day in warning_marker_days(today, days, since) for m in await deps.index.scan(DueKind.PASSWORD_EXPIRY, day)]
     sent: dict[str, int] = {str(d): 0 for d in days}
@@ -128,9 +116,7 @@ async def send_password_expiry_warnings(cmd: c.SendPasswordExpiryWarnings, ctx: 
         return True
 
     changed = sum(await each(markers, warn))
-    latest = _swept.get(deps.index)  # another run may have finished meanwhile: never move back
-    if latest is None or latest.days_before != tuple(days) or latest.day < today:
-        _swept[deps.index] = _Swept(today, tuple(days))
+    await deps.index.set_swept(WARNINGS_JOB, Swept(today, tuple(days)))  # never moves back (ports.DueIndex)
     ctx.trail.details.update(processed=len(markers), changed=changed)
     return JobResult(as_of=cmd.as_of, processed=len(markers), changed=changed, details=sent)
 

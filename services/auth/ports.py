@@ -91,6 +91,24 @@ class DueIndex(Protocol):
 
     async def scan(self, kind: DueKind, day: date | None = None) -> list[tuple[date, str]]: ...
 
+    async def swept(self, job: str) -> Swept | None:
+        """How far a job that works through markers day by day got (its last finished run)."""
+        ...
+
+    async def set_swept(self, job: str, swept: Swept) -> None:
+        """Record a finished run; never moves an equal job's record back (another replica may
+        have finished a later day meanwhile)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Swept:
+    """A finished run of the warning job: every warning due on `day` or before, for these
+    thresholds, was sent then (or had been before)."""
+
+    day: date
+    days_before: tuple[int, ...]
+
 
 @dataclass(frozen=True)
 class Opened:

@@ -33,6 +33,7 @@ from services.auth.ports import (
     OrganisationClaims,
     Sessions,
     Stored,
+    Swept,
     UnknownLogins,
     Updated,
 )
@@ -49,6 +50,15 @@ CHEAP_HASHES = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
 class FakeIndex(DueIndex):
     def __init__(self) -> None:
         self.markers: set[tuple[DueKind, date, str]] = set()
+        self.sweeps: dict[str, Swept] = {}
+
+    async def swept(self, job: str) -> Swept | None:
+        return self.sweeps.get(job)
+
+    async def set_swept(self, job: str, swept: Swept) -> None:
+        current = self.sweeps.get(job)
+        if current is None or current.days_before != swept.days_before or current.day < swept.day:
+            self.sweeps[job] = swept
 
     async def mark(self, kind: DueKind, day: date, auth_id: str) -> None:
         self.markers.add((kind, day, auth_id))

@@ -22,11 +22,13 @@ import json
 from datetime import date
 from typing import Any
 
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 
 from contracts import auth as c
 from services.auth.domain.account import DueKind
+from services.auth.ports import Swept
 from services.runtime.keys import decode_key, encode_key
 from services.runtime.nats import ensure_kv, kv_current
 from services.runtime.outbox import KvStore, StaleRevision
@@ -62,6 +64,40 @@ class KvDueIndex:
 
     async def unmark(self, kind: DueKind, day: date, auth_id: str) -> None:
         await self._kv.delete(self._key(kind, day, auth_id))
+
+    async def swept(self, job: str) -> Swept | None:
+        try:
+            entry = await self._kv.get(f"sweep.{job}")
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        doc = json.loads(entry.value)
+        return Swept(date.fromisoformat(doc["day"]), tuple(doc["days_before"]))
+
+    async def set_swept(self, job: str, swept: Swept) -> None:
+        """Compare-and-set, so two replicas finishing runs at once keep the later day."""
+        key = f"sweep.{job}"
+        value = json.dumps({"day": swept.day.isoformat(), "days_before": list(swept.days_before)}).encode()
+        for _ in range(10):
+            try:
+                entry = await self._kv.get(key)
+            except nats.js.errors.KeyNotFoundError:
+                entry = None
+            current = None
+            if entry is not None and entry.value:
+                doc = json.loads(entry.value)
+                current = Swept(date.fromisoformat(doc["day"]), tuple(doc["days_before"]))
+            if current is not None and current.days_before == swept.days_before and current.day >= swept.day:
+                return
+            try:
+                if entry is None:
+                    await self._kv.create(key, value)
+                else:
+                    await self._kv.update(key, value, last=entry.revision)
+                return
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # another replica wrote it meanwhile: look again
 
     async def scan(self, kind: DueKind, day: date | None = None) -> list[tuple[date, str]]:
         """Markers of one kind (on one day, or all), read by key only through the bucket's
