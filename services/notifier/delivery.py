@@ -177,7 +177,7 @@ class Deliverer:
             data, subject, message_id = rendered.data, rendered.subject, rendered.message_id
         if before.attempts == 0 and stored is None and self._mails is not None:
             # Kept before it is sent: the helpdesk's copy of what went out (a retry's bytes are the same).
-            await self._mails.put(mail.mail_id, data)
+            await self._keep(mail, data)
         attempts = before.attempts + 1
         sender = self._sender_of(mail)
         base = {
@@ -242,6 +242,28 @@ class Deliverer:
             return None
         metrics.mail_settled(mail.mail_type.value, record.status.value)
         return delay
+
+    async def _keep(self, mail: MailRequest, data: bytes) -> None:
+        """Keep the copy, insisting a little (NATS may be restarting); if it still cannot be
+        written, send the mail all the same: the mail is the obligation, the copy is the log's
+        (GetSentMail then answers not_found and the console rebuilds the mail from its event).
+        Failing the attempt instead would leave our claim leased, and the mail waiting for the
+        lease to run out before any redelivery could send it."""
+        assert self._mails is not None
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._lease.total_seconds() / 3
+        pause = 0.1
+        while True:
+            try:
+                await self._mails.put(mail.mail_id, data)
+                return
+            except Exception as exc:  # noqa: BLE001 - the store did not answer: any error of it
+                if loop.time() + pause >= until:
+                    log.error("mail %s: its copy could not be kept (%s); sending it without", mail.mail_id, exc)
+                    return
+                log.warning("mail %s: keeping its copy failed (%s); again in %.1fs", mail.mail_id, exc, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
     async def _unsendable(self, mail: MailRequest, claim: Claim, before: DeliveryRecord, reason: str) -> None:
         """Recorded failed without an attempt: no SMTP server could take this mail."""

@@ -17,7 +17,7 @@ from services.notifier.ports import LedgerUnavailable, PermanentFailure, Tempora
 from services.notifier.samples import sample_event
 from services.notifier.settings import NotifierSettings
 from services.runtime.clock import FakeClock
-from tests.fakes.notifier import MemoryLedger, ScriptedMailer
+from tests.fakes.notifier import MemoryLedger, MemoryMails, ScriptedMailer
 
 POLICY = RetryPolicy((60, 300, 1800, 7200), 6 * 3600, timedelta(days=3))
 
@@ -190,3 +190,43 @@ def test_jetstream_never_drops_an_event_on_its_own_by_default():
     config = consumer_config(NotifierSettings())
     assert config.max_deliver == -1 and config.ack_policy.value == "explicit"
     assert config.max_ack_pending >= 10_000
+
+
+class FlakyMails(MemoryMails):
+    """The copies' bucket while NATS restarts: the first `failures` writes do not answer."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    async def put(self, mail_id: str, data: bytes) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TimeoutError("nats: timeout")
+        await super().put(mail_id, data)
+
+
+def keeping(ledger, mailer, clock, mails, lease=timedelta(seconds=0.9)):
+    return Deliverer(
+        ledger, mailer, Renderer(NotifierSettings()), clock, POLICY, sender="s@ens.example.jp", lease=lease, mails=mails
+    )
+
+
+async def test_a_copy_that_cannot_be_kept_at_once_is_kept_on_a_later_try_and_the_mail_goes_out():
+    ledger, mailer, clock, mails = MemoryLedger(), ScriptedMailer(), FakeClock(), FlakyMails(failures=2)
+    event = sample_event(MailType.FILING_SUBMITTED)
+    d = keeping(ledger, mailer, clock, mails, lease=timedelta(seconds=3))  # a second of insisting
+    assert isinstance(await d.deliver_event(event), Settled)
+    [mail] = mails_for(event)
+    assert len(mailer.sent) == 1 and await mails.get(mail.mail_id) is not None
+
+
+async def test_a_copy_that_cannot_be_kept_at_all_does_not_hold_the_mail_back():
+    """Failing the attempt would leave its claim leased, and the mail waiting out the lease."""
+    ledger, mailer, clock, mails = MemoryLedger(), ScriptedMailer(), FakeClock(), FlakyMails(failures=1000)
+    event = sample_event(MailType.FILING_SUBMITTED)
+    assert isinstance(await keeping(ledger, mailer, clock, mails).deliver_event(event), Settled)
+    [mail] = mails_for(event)
+    assert len(mailer.sent) == 1 and await mails.get(mail.mail_id) is None
+    [record] = await ledger.query(mail_id=mail.mail_id)
+    assert record.status is DeliveryStatus.SENT
