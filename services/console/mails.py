@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
 from contracts import auth, filing
 from contracts.common import Event
 from contracts.notifier import DeliveryRecord, MailType
-from services.notifier.domain.rendering import RenderedMail, Renderer
+from services.notifier.domain.rendering import Renderer
 from services.notifier.domain.routing import mails_for
 from services.notifier.samples import AT, sample_event
 
@@ -31,16 +31,6 @@ class ShownMail:
     size: int
     matches_log: bool  # the rebuilt Subject and Message-ID are those the log recorded
     exact: bool = False  # the bytes the SMTP server received, not a rebuild
-
-
-def _shown(rendered: RenderedMail, matches: bool) -> ShownMail:
-    parsed = email.message_from_bytes(rendered.data, policy=email.policy.default)
-    assert isinstance(parsed, EmailMessage)
-    headers = [(k, str(v)) for k, v in parsed.items() if k.lower() != "content-type"]
-    # The HTML part as the recipient's program decodes it from the bytes sent (CRLF line ends and
-    # all), for the sandboxed frame; the text part is shown in the page, where line ends are lines.
-    html = _part(parsed, "html") or rendered.html
-    return ShownMail(rendered.subject, rendered.text, html, headers, len(rendered.data), matches)
 
 
 def _part(message: EmailMessage, subtype: str) -> str | None:
@@ -60,6 +50,11 @@ def exact(data: bytes) -> ShownMail:
     return ShownMail(subject, text, _part(parsed, "html") or "", headers, len(data), True, exact=True)
 
 
+def _rendered(data: bytes) -> ShownMail:
+    """A mail the console rendered itself (a rebuild, a preview), shown like one sent."""
+    return replace(exact(data), exact=False)
+
+
 def rebuild(event: Event, record: DeliveryRecord, renderer: Renderer) -> ShownMail | None:
     """The mail as sent, or None when the event makes no mail with this record's id."""
     for mail in mails_for(event):
@@ -70,7 +65,7 @@ def rebuild(event: Event, record: DeliveryRecord, renderer: Renderer) -> ShownMa
                 renderer = renderer.for_installation(Renderer.installation_of(record.message_id, mail.mail_id))
             rendered = renderer.render(mail, composed_at=record.queued_at)
             matches = rendered.subject == record.subject and rendered.message_id == record.message_id
-            return _shown(rendered, matches)
+            return replace(_rendered(rendered.data), matches_log=matches)
     return None
 
 
@@ -103,5 +98,5 @@ def previews(renderer: Renderer) -> list[Preview]:
         for index, (variant, event) in enumerate(_variants(mail_type)):
             mail = next(m for m in mails_for(event) if m.mail_type is mail_type)
             rendered = renderer.render(mail, composed_at=AT)
-            out.append(Preview(f"{mail_type.value}-{index}", mail_type, variant, _shown(rendered, True)))
+            out.append(Preview(f"{mail_type.value}-{index}", mail_type, variant, _rendered(rendered.data)))
     return out

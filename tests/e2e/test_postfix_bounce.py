@@ -37,9 +37,8 @@ from services.notifier.domain.routing import mails_for
 from services.notifier.samples import sample_event
 from services.runtime.clock import FakeClock
 from services.runtime.settings import RuntimeSettings, load_settings
-from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support import bus
-from tests.support.story import ACCOUNT_ID, ACCOUNT_PW, OFFICER_ID, OFFICER_PW, ORG
+from tests.support.story import ACCOUNT_ID, ACCOUNT_PW, officer_and_active_account
 from tests.support.suite import running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,20 +253,7 @@ async def test_a_postfix_bounce_flags_the_account_and_a_resend_after_an_email_ch
         bounce_path(nats_url, monkeypatch, relays={DELIVERABLE: mail_sink.port}) as (intake, mta),
         running(["auth", "notifier"], nats_url, clock=clock),
     ):
-        await client.call(
-            a.CreateOfficer(
-                operator_token=TEST_OPERATOR_TOKEN, auth_id=OFFICER_ID, password=OFFICER_PW, name="審査", email=f"o@{DELIVERABLE}"
-            )
-        )
-        officer = (await client.call(a.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
-        await client.call(
-            a.RegisterAccount(
-                session_token=officer, organisation=ORG, auth_id=ACCOUNT_ID, initial_password=ACCOUNT_PW, email=dead
-            )
-        )
-        clock.set(datetime(2027, 4, 2, 0, 0, tzinfo=UTC))
-        await client.call(a.ActivateDueRegistrations(as_of=clock.now()))  # mail 1, to the dead address
-        officer = (await client.call(a.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
+        officer = await officer_and_active_account(client, clock, email=dead)  # mail 1, to the dead address
 
         [registration] = (await client.call(QueryDeliveryLog(auth_id=ACCOUNT_ID))).records
         try:

@@ -22,13 +22,12 @@ from ens.embedded import free_port
 from services.runtime import tracing
 from services.runtime.clock import FakeClock
 from services.runtime.host import Host
-from tests.conftest import TEST_OPERATOR_TOKEN
 from tests.support import bus
+from tests.support.story import officer_and_active_account
 from tests.support.suite import running
 
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)
-NEXT_DAY_0900_JST = datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
-OFFICER, OFFICER_PASSWORD = "officer01", "Officer#2027x"
+OFFICER = "officer01"
 ORG_PASSWORD = "Secret#123abc"
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -79,30 +78,13 @@ async def suite(nats_url, smtp_env) -> AsyncIterator[Host]:
 
 async def active_organisation(client: EnsClient, clock: FakeClock) -> tuple[str, str]:
     """An officer registers an organisation, activated the next day; its (auth id, session)."""
-    await client.call(
-        a.CreateOfficer(
-            operator_token=TEST_OPERATOR_TOKEN,
-            auth_id=OFFICER,
-            password=OFFICER_PASSWORD,
-            name="審査 太郎",
-            email="officer@example.go.jp",
-        )
-    )
-    officer = (await client.call(a.Login(auth_id=OFFICER, password=OFFICER_PASSWORD))).session_token
     auth_id = f"org-{uuid.uuid4().hex[:8]}"
-    await client.call(
-        a.RegisterAccount(
-            session_token=officer,
-            organisation=a.Organisation(
-                organisation_id="1000011000005", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社さくら"
-            ),
-            auth_id=auth_id,
-            initial_password=ORG_PASSWORD,
-            email="tanto@sakura.example.jp",
-        )
+    organisation = a.Organisation(
+        organisation_id="1000011000005", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社さくら"
     )
-    clock.set(NEXT_DAY_0900_JST)
-    await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
+    await officer_and_active_account(
+        client, clock, organisation=organisation, auth_id=auth_id, password=ORG_PASSWORD, email="tanto@sakura.example.jp"
+    )
     session = (await client.call(a.Login(auth_id=auth_id, password=ORG_PASSWORD))).session_token
     return auth_id, session
 

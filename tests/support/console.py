@@ -25,10 +25,10 @@ from services.console.settings import ConsoleSettings
 from services.runtime.clock import FakeClock
 from services.runtime.settings import RuntimeSettings
 from tests.conftest import TEST_OPERATOR_TOKEN
+from tests.support.story import officer_and_active_account
 from tests.support.suite import running
 
 START = datetime(2027, 4, 1, 1, 0, tzinfo=UTC)  # 10:00 JST
-NEXT_DAY_0900_JST = datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
 OFFICER, OFFICER_PASSWORD = "officer01", "Officer#2027x"
 ORG_ID, ORG_PASSWORD = "sakura-org1", "Secret#123abc"
 ORG = a.Organisation(organisation_id="1000011000005", kind=OrganisationKind.ACCEPTING_ORGANISATION, name="株式会社さくら")
@@ -85,27 +85,9 @@ async def world(
     monkeypatch.setenv("ENS_SCHEDULER_TRIGGERS", "false")
     clock = FakeClock(START)
     async with running(["auth", "filing", "notifier", "scheduler"], nats_url, clock=clock):
-        await client.call(
-            a.CreateOfficer(
-                operator_token=TEST_OPERATOR_TOKEN,
-                auth_id=OFFICER,
-                password=OFFICER_PASSWORD,
-                name="審査 太郎",
-                email="officer@example.go.jp",
-            )
+        await officer_and_active_account(
+            client, clock, organisation=ORG, auth_id=ORG_ID, password=ORG_PASSWORD, email="tanto@sakura.example.jp"
         )
-        officer = (await client.call(a.Login(auth_id=OFFICER, password=OFFICER_PASSWORD))).session_token
-        await client.call(
-            a.RegisterAccount(
-                session_token=officer,
-                organisation=ORG,
-                auth_id=ORG_ID,
-                initial_password=ORG_PASSWORD,
-                email="tanto@sakura.example.jp",
-            )
-        )
-        clock.set(NEXT_DAY_0900_JST)
-        await client.call(a.ActivateDueRegistrations(as_of=clock.now()))
         me = (await client.call(a.Login(auth_id=ORG_ID, password=ORG_PASSWORD))).session_token
         person = f.Person(
             nationality="VNM",

@@ -17,7 +17,18 @@ ACCOUNT_ID, ACCOUNT_PW, ACCOUNT_EMAIL = "sample-corp01", "Secret#123abc", "tanto
 NEXT_DAY_0900_JST = datetime(2027, 4, 2, 0, 0, tzinfo=UTC)
 
 
-async def officer_and_active_account(client: EnsClient, clock: FakeClock, activate_at: datetime = NEXT_DAY_0900_JST) -> str:
+async def officer_and_active_account(
+    client: EnsClient,
+    clock: FakeClock,
+    activate_at: datetime = NEXT_DAY_0900_JST,
+    *,
+    organisation: a.Organisation = ORG,
+    auth_id: str = ACCOUNT_ID,
+    password: str = ACCOUNT_PW,
+    email: str = ACCOUNT_EMAIL,
+) -> str:
+    """The officer, and the organisation's account registered by it and activated at
+    `activate_at`; returns a fresh officer session."""
     await client.call(
         a.CreateOfficer(
             operator_token=TEST_OPERATOR_TOKEN,
@@ -30,7 +41,7 @@ async def officer_and_active_account(client: EnsClient, clock: FakeClock, activa
     officer = (await client.call(a.Login(auth_id=OFFICER_ID, password=OFFICER_PW))).session_token
     await client.call(
         a.RegisterAccount(
-            session_token=officer, organisation=ORG, auth_id=ACCOUNT_ID, initial_password=ACCOUNT_PW, email=ACCOUNT_EMAIL
+            session_token=officer, organisation=organisation, auth_id=auth_id, initial_password=password, email=email
         )
     )
     clock.set(activate_at)

@@ -65,36 +65,33 @@ class KvDueIndex:
     async def unmark(self, kind: DueKind, day: date, auth_id: str) -> None:
         await self._kv.delete(self._key(kind, day, auth_id))
 
-    async def swept(self, job: str) -> Swept | None:
+    async def _sweep(self, job: str) -> tuple[Swept | None, int | None]:
+        """The job's record and its revision (None, None: never written)."""
         try:
             entry = await self._kv.get(f"sweep.{job}")
         except nats.js.errors.KeyNotFoundError:
-            return None
+            return None, None
         if not entry.value:
-            return None
+            return None, entry.revision
         doc = json.loads(entry.value)
-        return Swept(date.fromisoformat(doc["day"]), tuple(doc["days_before"]))
+        return Swept(date.fromisoformat(doc["day"]), tuple(doc["days_before"])), entry.revision
+
+    async def swept(self, job: str) -> Swept | None:
+        return (await self._sweep(job))[0]
 
     async def set_swept(self, job: str, swept: Swept) -> None:
         """Compare-and-set, so two replicas finishing runs at once keep the later day."""
         key = f"sweep.{job}"
         value = json.dumps({"day": swept.day.isoformat(), "days_before": list(swept.days_before)}).encode()
         for _ in range(10):
-            try:
-                entry = await self._kv.get(key)
-            except nats.js.errors.KeyNotFoundError:
-                entry = None
-            current = None
-            if entry is not None and entry.value:
-                doc = json.loads(entry.value)
-                current = Swept(date.fromisoformat(doc["day"]), tuple(doc["days_before"]))
+            current, revision = await self._sweep(job)
             if current is not None and current.days_before == swept.days_before and current.day >= swept.day:
                 return
             try:
-                if entry is None:
+                if revision is None:
                     await self._kv.create(key, value)
                 else:
-                    await self._kv.update(key, value, last=entry.revision)
+                    await self._kv.update(key, value, last=revision)
                 return
             except nats.js.errors.KeyWrongLastSequenceError:
                 continue  # another replica wrote it meanwhile: look again
